@@ -1,0 +1,77 @@
+"""The command line: LightningCLI with its fit, validate, test and predict subcommands."""
+
+import sys
+from pathlib import Path
+
+from jsonargparse import Namespace
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
+
+from mnist_lit.checkpoint import read_checkpoint
+from mnist_lit.data import MNISTDataModule
+from mnist_lit.errors import UserError
+from mnist_lit.system import DigitClassifier
+from mnist_lit.writer import CSVPredictionWriter
+
+SEED = 42
+
+TRAINER_DEFAULTS = {
+    "accelerator": "auto",
+    "logger": {
+        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "init_args": {"save_dir": "checkpoints", "name": "mnist"},
+    },
+}
+
+
+class MNISTCLI(LightningCLI):
+    """LightningCLI with a best-and-last checkpoint callback, a CSV prediction writer, and
+    checkpoints checked before use."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best-epoch={epoch:02d}-val_acc={val/acc:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+                "checkpoint.save_last": True,
+            }
+        )
+        parser.add_lightning_class_args(CSVPredictionWriter, "predictions")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        super().parse_arguments(parser, args)
+        subcommand_config = self.config.get(self.config.get("subcommand") or "")
+        if isinstance(subcommand_config, Namespace) and subcommand_config.get("ckpt_path"):
+            read_checkpoint(Path(subcommand_config.ckpt_path))
+
+    def after_fit(self) -> None:
+        callback = self.trainer.checkpoint_callback
+        if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+            rank_zero_info(
+                f"Best checkpoint (val/acc {float(callback.best_model_score):.4f}): {callback.best_model_path}"
+            )
+            rank_zero_info(f"Last checkpoint: {callback.last_model_path}")
+
+
+def run(args: ArgsType = None) -> MNISTCLI:
+    """Parse ``args`` (the command line when None), run the subcommand, and return the CLI."""
+    return MNISTCLI(
+        DigitClassifier,
+        MNISTDataModule,
+        seed_everything_default=SEED,
+        trainer_defaults=TRAINER_DEFAULTS,
+        args=args,
+    )
+
+
+def main(args: ArgsType = None) -> None:
+    """Run the CLI; a user's mistake ends in one line on stderr and exit status 2."""
+    try:
+        run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

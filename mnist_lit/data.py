@@ -1,0 +1,212 @@
+"""MNIST as whole-batch tensors, and folders of people's own digit images, for the Trainer."""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from jsonargparse.typing import NonNegativeInt, PositiveInt
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torchvision.datasets import MNIST
+
+from mnist_lit.errors import UserError
+from mnist_lit.net import IMAGE_SIZE
+from mnist_lit.preprocess import load_digit
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class TensorImages(Dataset[tuple[Tensor, Tensor]]):
+    """Images and labels held as two tensors, served a whole batch at a time.
+
+    The DataLoader hands ``__getitems__`` a batch of indices, so a batch costs one indexing
+    operation instead of one decode and one collate per image.
+    """
+
+    def __init__(self, images: Tensor, targets: Tensor) -> None:
+        self.images = images
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], self.targets[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
+        index = torch.as_tensor(indices, device=self.targets.device)
+        return self.images[index], self.targets[index]
+
+
+def _batch_as_is(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    return batch
+
+
+class ImageFolder(Dataset[dict[str, Tensor | str]]):
+    """Every image file under ``root``, subfolders included, sorted by path.
+
+    Each item is ``{"image": uint8 (28, 28), "path": path relative to root, "error": ""}``. A file
+    that cannot be read gives a blank image and says why in ``error``, so one bad file never
+    stops a folder.
+    """
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise UserError(
+                f"predict_dir {str(root)!r} is not a folder: point --data.predict_dir at a folder of images"
+            )
+        self.root = root
+        self.files, self.skipped = list_image_files(root)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str]:
+        path = self.files[index]
+        item: dict[str, Tensor | str] = {"path": path.relative_to(self.root).as_posix(), "error": ""}
+        try:
+            item["image"] = load_digit(path)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            item["image"] = torch.zeros(IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
+            item["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+        return item
+
+
+def list_image_files(root: Path) -> tuple[list[Path], int]:
+    """Image files under ``root`` in a stable order, and how many other files were skipped.
+
+    An image file is one whose extension Pillow can open. Links to folders are not followed,
+    so a link back to a parent folder cannot loop.
+    """
+    Image.init()
+    readable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    files, skipped = [], 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if path.suffix.lower() in readable:
+                files.append(path)
+            else:
+                skipped += 1
+    return sorted(files, key=lambda path: path.relative_to(root).as_posix()), skipped
+
+
+class MNISTDataModule(LightningDataModule):
+    """MNIST's 60k training images split into train and validation, its official 10k test set,
+    and a folder of your own images for prediction.
+
+    Args:
+        data_dir: Folder holding ``MNIST/raw/`` with the four original IDX files; they are
+            downloaded there when missing.
+        batch_size: Images per batch, in every stage.
+        val_size: Training images held out for validation; the split is fixed by ``split_seed``.
+        split_seed: Seed of the train/validation split, independent of the training seed.
+        predict_dir: Folder of digit images for ``predict``, subfolders included.
+        num_workers: Worker processes that read images for ``predict``; MNIST itself needs none.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path = Path("data"),
+        batch_size: PositiveInt = 64,
+        val_size: NonNegativeInt = 5000,
+        split_seed: int = 42,
+        predict_dir: Path | None = None,
+        num_workers: NonNegativeInt = 2,
+    ) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.val_size = val_size
+        self.split_seed = split_seed
+        self.predict_dir = predict_dir
+        self.num_workers = num_workers
+        self.train_set: TensorImages | None = None
+        self.val_set: TensorImages | None = None
+        self.test_set: TensorImages | None = None
+        self.predict_set: ImageFolder | None = None
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "MNIST" / "raw"
+
+    def prepare_data(self) -> None:
+        if self.trainer is not None and self.trainer.predicting:
+            return
+        if all((self.raw_dir / name).is_file() for name in MNIST_FILES):
+            return
+        try:
+            MNIST(self.data_dir, train=True, download=True)
+            MNIST(self.data_dir, train=False, download=True)
+        except Exception as error:  # torchvision raises bare RuntimeError/URLError on any failed mirror
+            raise UserError(
+                f"MNIST is not in {str(self.raw_dir)!r} and could not be downloaded ({type(error).__name__}). "
+                f"Put the four files {', '.join(MNIST_FILES)} there, or point --data.data_dir at the folder "
+                "that holds MNIST/raw/."
+            ) from error
+
+    def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate") and self.train_set is None:
+            images, targets = self._read(train=True)
+            if self.val_size >= len(targets):
+                raise UserError(
+                    f"val_size={self.val_size} leaves no training images: MNIST has {len(targets)}; "
+                    f"set --data.val_size between 0 and {len(targets) - 1}"
+                )
+            order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(self.split_seed))
+            val_index, train_index = order[: self.val_size], order[self.val_size :]
+            self.train_set = TensorImages(images[train_index], targets[train_index])
+            self.val_set = TensorImages(images[val_index], targets[val_index])
+        if stage == "test" and self.test_set is None:
+            self.test_set = TensorImages(*self._read(train=False))
+        if stage == "predict":
+            if self.predict_dir is None:
+                raise UserError("predict needs a folder of images: pass --data.predict_dir DIR")
+            self.predict_set = ImageFolder(Path(self.predict_dir))
+
+    def _read(self, train: bool) -> tuple[Tensor, Tensor]:
+        try:
+            mnist = MNIST(self.data_dir, train=train, download=False)
+        except (RuntimeError, OSError, ValueError, TypeError) as error:
+            raise UserError(
+                f"MNIST in {str(self.raw_dir)!r} could not be read ({error}). "
+                f"It should hold the four original files {', '.join(MNIST_FILES)}."
+            ) from error
+        return mnist.data, mnist.targets
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None
+        return self._tensor_loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None
+        return self._tensor_loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        assert self.test_set is not None
+        return self._tensor_loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        assert self.predict_set is not None
+        return DataLoader(self.predict_set, batch_size=self.batch_size, num_workers=self.num_workers)
+
+    def _tensor_loader(self, dataset: TensorImages, shuffle: bool) -> DataLoader:
+        # The order of each epoch is a function of the seed and the epoch number alone (the trainer
+        # calls set_epoch), so a run resumed from a checkpoint sees the batches an unbroken run would.
+        world_size, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
+        # Evaluation shards are uneven rather than padded with repeats, so metrics gathered across
+        # processes count each image exactly once.
+        sampler_class = DistributedSampler if shuffle else UnrepeatedDistributedSampler
+        sampler = sampler_class(
+            dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0))
+        )
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=_batch_as_is)

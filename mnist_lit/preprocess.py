@@ -1,0 +1,165 @@
+"""Turn a photo or drawing of one handwritten digit into an MNIST-style 28x28 uint8 image.
+
+MNIST digits are white ink on black, scaled so the longer side of the digit fills a 20-pixel
+box, then placed in a 28x28 frame with their centre of mass at the centre. Real photos are
+dark ink on lighter, unevenly lit paper, at any size, with the digit anywhere. The steps below
+bring one to the other; each works on a float "ink map" in which 1.0 is full ink and 0.0 none.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter, ImageOps
+
+from mnist_lit.net import IMAGE_SIZE
+
+DIGIT_BOX = 20
+"""MNIST scales each digit so that its longer side fits a box of this many pixels."""
+
+WORK_SIZE = 256
+"""Photos are reduced to at most this many pixels a side before any other step: plenty for a
+digit that ends up 20 pixels tall, and it keeps a 4000-pixel photo as cheap as a small one."""
+
+STROKE_WIDTH = 2.8
+"""Median width of an MNIST stroke, in pixels of the 28x28 frame (measured on its training set)."""
+
+DETAIL = 4
+"""Strokes are measured and thickened with the digit at this many times its final size."""
+
+CROP_MASS = 0.01
+"""Share of the ink mass left outside the crop at each edge, so a speck of dirt far from the
+digit does not shrink it."""
+
+BACKGROUND_GRID = 32
+"""The paper's lighting is estimated on a grid this coarse, so single strokes vanish from it."""
+
+BACKGROUND_WINDOW = 7
+"""Median window, in grid cells, of that lighting estimate: wider than any stroke."""
+
+
+def load_digit(path: Path) -> torch.Tensor:
+    """Read the image file at ``path`` and return it as a uint8 tensor of shape (28, 28).
+
+    Raises:
+        OSError, ValueError or Image.DecompressionBombError: the file is not a readable image.
+    """
+    with Image.open(path) as image:
+        image.draft("RGB", (WORK_SIZE, WORK_SIZE))  # JPEG decodes at reduced scale, much faster
+        image = ImageOps.exif_transpose(image)
+        ink = ink_map(image)
+    return torch.from_numpy(to_mnist_frame(ink))
+
+
+def ink_map(image: Image.Image) -> np.ndarray:
+    """Return a float32 array the size of ``image`` (at most WORK_SIZE a side), 1.0 where ink is."""
+    if image.mode in ("P", "PA") or "transparency" in image.info:
+        image = image.convert("RGBA")
+    if _transparency_carries_ink(image):  # strokes drawn on a transparent canvas, of any colour
+        alpha = image.getchannel("A")
+        alpha.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
+        return _keep_strokes(np.asarray(alpha, dtype=np.float32) / 255.0)
+
+    gray = image.convert("L")
+    gray.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
+    lightness = np.asarray(gray, dtype=np.float32) / 255.0
+    if np.median(lightness) > 0.5:  # most of a picture is background: a light one means dark ink
+        lightness = 1.0 - lightness
+
+    ink = np.clip(lightness - _background(lightness), 0.0, None)
+    return _keep_strokes(ink)
+
+
+def _transparency_carries_ink(image: Image.Image) -> bool:
+    if "A" not in image.getbands():
+        return False
+    lowest_alpha, _ = image.getchannel("A").getextrema()
+    return lowest_alpha < 255
+
+
+def _background(gray: np.ndarray) -> np.ndarray:
+    """A smooth estimate of the paper under the ink: shadows, gradients and tint."""
+    height, width = gray.shape
+    coarse = Image.fromarray(gray).resize((BACKGROUND_GRID, BACKGROUND_GRID), Image.Resampling.BOX)
+    coarse = coarse.filter(ImageFilter.MedianFilter(BACKGROUND_WINDOW))
+    return np.asarray(coarse.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _keep_strokes(ink: np.ndarray) -> np.ndarray:
+    """Scale the darkest strokes to 1 and zero what is fainter than Otsu's level between ink and
+    paper: grain, faint shadows, the last of the lighting."""
+    peak = float(np.percentile(ink, 99.5))
+    if peak <= 0.0:
+        return np.zeros_like(ink)
+    ink = np.clip(ink / peak, 0.0, 1.0)
+    threshold = _otsu_threshold(ink)
+    return np.where(ink > threshold, ink, 0.0)
+
+
+def _otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
+    """The level that best splits ``values`` (all in [0, 1]) into two classes, by Otsu's method."""
+    counts, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)
+    weight_high = weight_low[-1] - weight_low
+    mass_low = np.cumsum(counts * centres)
+    mean_low = mass_low / np.maximum(weight_low, 1)
+    mean_high = (mass_low[-1] - mass_low) / np.maximum(weight_high, 1)
+    between_class_variance = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(edges[1:][np.argmax(between_class_variance)])
+
+
+def to_mnist_frame(ink: np.ndarray) -> np.ndarray:
+    """Crop ``ink`` to the digit, fit it in the 20-pixel box and centre it by mass in 28x28."""
+    frame = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    if not ink.any():
+        return frame  # a blank page: nothing to centre
+
+    digit = _fit(_crop(ink, CROP_MASS), DIGIT_BOX * DETAIL)
+    digit = _crop(_thicken(digit, STROKE_WIDTH * DETAIL))
+    digit = _fit(digit, DIGIT_BOX)
+
+    row_mass, col_mass = digit.sum(axis=1), digit.sum(axis=0)
+    centre_row = float(np.dot(np.arange(digit.shape[0]), row_mass) / row_mass.sum())
+    centre_col = float(np.dot(np.arange(digit.shape[1]), col_mass) / col_mass.sum())
+    top = int(np.clip(round((IMAGE_SIZE - 1) / 2 - centre_row), 0, IMAGE_SIZE - digit.shape[0]))
+    left = int(np.clip(round((IMAGE_SIZE - 1) / 2 - centre_col), 0, IMAGE_SIZE - digit.shape[1]))
+    frame[top : top + digit.shape[0], left : left + digit.shape[1]] = np.round(digit * 255)
+    return frame
+
+
+def _crop(ink: np.ndarray, outside: float = 0.0) -> np.ndarray:
+    """Cut ``ink`` to the rows and columns holding all its mass but ``outside`` at each edge."""
+    bounds = []
+    for axis in (1, 0):
+        cumulative = np.cumsum(ink.sum(axis=axis))
+        total = cumulative[-1]
+        first = int(np.searchsorted(cumulative, outside * total, side="right"))
+        last = int(np.searchsorted(cumulative, (1.0 - outside) * total, side="left"))
+        bounds.append((first, max(first, last) + 1))
+    (top, bottom), (left, right) = bounds
+    return ink[top:bottom, left:right]
+
+
+def _fit(digit: np.ndarray, box: int) -> np.ndarray:
+    """Resize so the longer side is ``box`` pixels, keeping the aspect ratio; peak ink becomes 1."""
+    height, width = digit.shape
+    scale = box / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = np.asarray(Image.fromarray(digit).resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    return np.clip(resized / max(float(resized.max()), 1e-6), 0.0, 1.0)
+
+
+def _thicken(digit: np.ndarray, target_width: float) -> np.ndarray:
+    """Widen strokes thinner than ``target_width`` pixels, as a thin pen would read as faint."""
+    mask = digit > 0.5
+    area = int(mask.sum())
+    interior = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    boundary = area - int(interior.sum())
+    width = 2 * area / max(boundary, 1)  # a stroke of width w and length l: area w*l, boundary 2*l
+    grow = round(target_width - width)
+    if grow < 2:
+        return digit
+    size = grow + 1 if grow % 2 == 0 else grow  # rank filters take odd sizes
+    padded = np.pad(digit, size)
+    return np.asarray(Image.fromarray(padded).filter(ImageFilter.MaxFilter(size)), dtype=np.float32)

@@ -1,0 +1,86 @@
+"""The LightningModule: the MLP with its transform, loss, optimiser and metrics."""
+
+import torch
+import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat
+from lightning.pytorch import LightningModule
+from torch import Tensor
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from mnist_lit.net import MLP, NUM_CLASSES
+from mnist_lit.transform import PixelTransform
+
+Batch = tuple[Tensor, Tensor]
+
+
+class DigitClassifier(LightningModule):
+    """Classifies 28x28 uint8 MNIST-style images into the digits 0-9.
+
+    Args:
+        lr: SGD learning rate.
+        momentum: SGD momentum; 0 is plain SGD, as in the tutorial.
+        weight_decay: L2 penalty added by SGD.
+        dropout: Dropout after each hidden ReLU; 0 turns it off.
+        normalize: Standardise pixels with MNIST's mean and std; off means raw [0, 1] pixels.
+    """
+
+    def __init__(
+        self,
+        lr: PositiveFloat = 0.01,
+        momentum: NonNegativeFloat = 0.0,
+        weight_decay: NonNegativeFloat = 0.0,
+        dropout: NonNegativeFloat = 0.0,
+        normalize: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.transform = PixelTransform(normalize)
+        self.net = MLP(dropout)
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.train_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+        self.val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+        self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits of shape (N, 10) for uint8 images of shape (N, 28, 28)."""
+        return self.net(self.transform(images))
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        images, targets = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, targets)
+
+        self.train_loss.update(loss, weight=len(targets))
+        self.train_acc.update(logits, targets)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_loss, self.val_acc, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_loss, self.test_acc, "test")
+
+    def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> None:
+        images, targets = batch
+        logits = self(images)
+        loss_metric.update(F.cross_entropy(logits, targets), weight=len(targets))
+        acc_metric.update(logits, targets)
+        self.log(f"{stage}/loss", loss_metric, prog_bar=True)
+        self.log(f"{stage}/acc", acc_metric, prog_bar=True)
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """For each image: the predicted ``digit``, its probability ``confidence``, and ``probs``."""
+        probs = self(batch["image"]).softmax(dim=-1)
+        confidence, digit = probs.max(dim=-1)
+        return {"digit": digit, "confidence": confidence, "probs": probs}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(
+            self.parameters(),
+            lr=self.hparams.lr,
+            momentum=self.hparams.momentum,
+            weight_decay=self.hparams.weight_decay,
+        )
