@@ -1,10 +1,15 @@
-"""Checks a checkpoint file before Lightning touches it, so a bad one gets a plain message."""
+"""Checkpoint files: written atomically, and checked before Lightning reads one."""
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
 
 from mnist_lit.errors import UserError
 from mnist_lit.system import DigitClassifier
@@ -43,3 +48,32 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             "net.fc1 (784->128), net.fc2 (128->64), net.fc3 (64->10)"
         )
     return checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside its target, then renames it into place.
+
+    A rename within one folder is atomic, so a run killed at any moment, SIGKILL included,
+    leaves either the previous checkpoint or the new one under the name, never half of one.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        with partial.open("wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, which also saves the last checkpoint when Ctrl-C stops ``fit``."""
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        if isinstance(exception, KeyboardInterrupt) and self.save_last and self.dirpath and not trainer.sanity_checking:
+            path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+            trainer.save_checkpoint(path)
+            rank_zero_info(f"Interrupted: saved {path}; continue with --ckpt_path {path}")

@@ -3,12 +3,12 @@
 import sys
 from pathlib import Path
 
-from jsonargparse import Namespace
+from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
-from mnist_lit.checkpoint import read_checkpoint
+from mnist_lit.checkpoint import BestAndLastCheckpoint, read_checkpoint
 from mnist_lit.data import MNISTDataModule
 from mnist_lit.errors import UserError
 from mnist_lit.system import DigitClassifier
@@ -18,6 +18,7 @@ SEED = 42
 
 TRAINER_DEFAULTS = {
     "accelerator": "auto",
+    "plugins": [{"class_path": "mnist_lit.checkpoint.AtomicCheckpointIO"}],
     "logger": {
         "class_path": "lightning.pytorch.loggers.CSVLogger",
         "init_args": {"save_dir": "checkpoints", "name": "mnist"},
@@ -30,7 +31,7 @@ class MNISTCLI(LightningCLI):
     checkpoints checked before use."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",
@@ -48,6 +49,22 @@ class MNISTCLI(LightningCLI):
         if isinstance(subcommand_config, Namespace) and subcommand_config.get("ckpt_path"):
             read_checkpoint(Path(subcommand_config.ckpt_path))
 
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        max_epochs = config.trainer.max_epochs
+        if max_epochs is not None and max_epochs < 1:
+            raise UserError(f"trainer.max_epochs must be a whole number of at least 1, got {max_epochs}")
+        if self.subcommand == "predict" and config.return_predictions is None:
+            config.return_predictions = False  # the writer streams rows; holding them all would grow with the folder
+
+    def after_predict(self) -> None:
+        writer = next(callback for callback in self.trainer.callbacks if isinstance(callback, CSVPredictionWriter))
+        skipped = self.datamodule.predict_set.skipped
+        summary = f"{writer.predicted} predicted, {writer.failed} failed, {skipped} non-image files skipped"
+        if writer.failed:
+            raise UserError(f"{summary}; the error column of {writer.output} says why each failed")
+        rank_zero_info(summary)
+
     def after_fit(self) -> None:
         callback = self.trainer.checkpoint_callback
         if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
@@ -64,6 +81,7 @@ def run(args: ArgsType = None) -> MNISTCLI:
         MNISTDataModule,
         seed_everything_default=SEED,
         trainer_defaults=TRAINER_DEFAULTS,
+        parser_kwargs={"exit_on_error": False},  # main() prints the error alone, not the whole usage
         args=args,
     )
 
@@ -74,4 +92,8 @@ def main(args: ArgsType = None) -> None:
         run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except ArgumentError as error:
+        message = " ".join(str(error).split())
+        print(f"error: {message} (see --help for every setting and its allowed values)", file=sys.stderr)
         sys.exit(2)

@@ -1,7 +1,8 @@
 """MNIST as whole-batch tensors, and folders of people's own digit images, for the Trainer."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -15,7 +16,7 @@ from torchvision.datasets import MNIST
 
 from mnist_lit.errors import UserError
 from mnist_lit.net import IMAGE_SIZE
-from mnist_lit.preprocess import load_digit
+from mnist_lit.preprocess import UNREADABLE, load_digit
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -51,6 +52,11 @@ def _batch_as_is(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     return batch
 
 
+def _split_into_mini_batches(batch: tuple[Tensor, Tensor], size: int) -> list[tuple[Tensor, Tensor]]:
+    images, targets = batch
+    return list(zip(images.split(size), targets.split(size), strict=True))
+
+
 class ImageFolder(Dataset[dict[str, Tensor | str]]):
     """Every image file under ``root``, subfolders included, sorted by path.
 
@@ -75,7 +81,7 @@ class ImageFolder(Dataset[dict[str, Tensor | str]]):
         item: dict[str, Tensor | str] = {"path": path.relative_to(self.root).as_posix(), "error": ""}
         try:
             item["image"] = load_digit(path)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        except UNREADABLE as error:
             item["image"] = torch.zeros(IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
             item["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
         return item
@@ -107,7 +113,12 @@ class MNISTDataModule(LightningDataModule):
     Args:
         data_dir: Folder holding ``MNIST/raw/`` with the four original IDX files; they are
             downloaded there when missing.
-        batch_size: Images per batch, in every stage.
+        batch_size: Images per SGD step (the mini-batch), in every stage.
+        batches_per_step: Consecutive mini-batches handed to each training step, which takes one
+            SGD step per mini-batch: the trajectory of batch_size SGD, with the trainer's fixed
+            cost per step shared among them. The progress bar and ``limit_*_batches`` count these
+            groups; ``global_step`` and checkpoint step intervals count SGD steps. Evaluation
+            batches hold ``batch_size * batches_per_step`` images.
         val_size: Training images held out for validation; the split is fixed by ``split_seed``.
         split_seed: Seed of the train/validation split, independent of the training seed.
         predict_dir: Folder of digit images for ``predict``, subfolders included.
@@ -118,6 +129,7 @@ class MNISTDataModule(LightningDataModule):
         self,
         data_dir: Path = Path("data"),
         batch_size: PositiveInt = 64,
+        batches_per_step: PositiveInt = 8,
         val_size: NonNegativeInt = 5000,
         split_seed: int = 42,
         predict_dir: Path | None = None,
@@ -126,6 +138,7 @@ class MNISTDataModule(LightningDataModule):
         super().__init__()
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
+        self.batches_per_step = batches_per_step
         self.val_size = val_size
         self.split_seed = split_seed
         self.predict_dir = predict_dir
@@ -185,21 +198,22 @@ class MNISTDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
-        return self._tensor_loader(self.train_set, shuffle=True)
+        split = partial(_split_into_mini_batches, size=self.batch_size)
+        return self._tensor_loader(self.train_set, shuffle=True, collate_fn=split)
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None
-        return self._tensor_loader(self.val_set, shuffle=False)
+        return self._tensor_loader(self.val_set, shuffle=False, collate_fn=_batch_as_is)
 
     def test_dataloader(self) -> DataLoader:
         assert self.test_set is not None
-        return self._tensor_loader(self.test_set, shuffle=False)
+        return self._tensor_loader(self.test_set, shuffle=False, collate_fn=_batch_as_is)
 
     def predict_dataloader(self) -> DataLoader:
         assert self.predict_set is not None
         return DataLoader(self.predict_set, batch_size=self.batch_size, num_workers=self.num_workers)
 
-    def _tensor_loader(self, dataset: TensorImages, shuffle: bool) -> DataLoader:
+    def _tensor_loader(self, dataset: TensorImages, shuffle: bool, collate_fn: Callable) -> DataLoader:
         # The order of each epoch is a function of the seed and the epoch number alone (the trainer
         # calls set_epoch), so a run resumed from a checkpoint sees the batches an unbroken run would.
         world_size, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
@@ -209,4 +223,5 @@ class MNISTDataModule(LightningDataModule):
         sampler = sampler_class(
             dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0))
         )
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=_batch_as_is)
+        batch_size = self.batch_size * self.batches_per_step
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn)

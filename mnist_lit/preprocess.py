@@ -6,6 +6,7 @@ dark ink on lighter, unevenly lit paper, at any size, with the digit anywhere. T
 bring one to the other; each works on a float "ink map" in which 1.0 is full ink and 0.0 none.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +39,23 @@ BACKGROUND_WINDOW = 7
 """Median window, in grid cells, of that lighting estimate: wider than any stroke."""
 
 
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning)
+"""What :func:`load_digit` raises for a file that is not a readable image, or is too large to read."""
+
+
 def load_digit(path: Path) -> torch.Tensor:
     """Read the image file at ``path`` and return it as a uint8 tensor of shape (28, 28).
 
     Raises:
-        OSError, ValueError or Image.DecompressionBombError: the file is not a readable image.
+        One of UNREADABLE: the file is not a readable image, or is too large to read.
     """
-    with Image.open(path) as image:
-        image.draft("RGB", (WORK_SIZE, WORK_SIZE))  # JPEG decodes at reduced scale, much faster
-        image = ImageOps.exif_transpose(image)
-        ink = ink_map(image)
+    with warnings.catch_warnings():
+        # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse those too, before decoding.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            image.draft("RGB", (WORK_SIZE, WORK_SIZE))  # JPEG decodes at reduced scale, much faster
+            image = ImageOps.exif_transpose(image)
+            ink = ink_map(image)
     return torch.from_numpy(to_mnist_frame(ink))
 
 

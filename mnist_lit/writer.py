@@ -37,11 +37,16 @@ class CSVPredictionWriter(BasePredictionWriter):
         self._csv: Any = None
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.world_size > 1:
+            raise UserError(
+                "predict writes one CSV from one process: run it without --trainer.devices/--trainer.strategy"
+            )
         self.output = Path(self.output or Path(trainer.log_dir or ".") / "predictions.csv")
         self._partial = self.output.with_name(self.output.name + ".partial")
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self._partial.open("w", newline="", encoding="utf-8")
+            # File names that are not valid UTF-8 are written back as the bytes they were.
+            self._file = self._partial.open("w", newline="", encoding="utf-8", errors="surrogateescape")
         except OSError as error:
             raise UserError(f"cannot write predictions to {str(self.output)!r}: {error.strerror}") from error
         self._csv = csv.writer(self._file)

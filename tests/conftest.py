@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from mnist_lit.cli import run
 from mnist_lit.preprocess import ink_map, to_mnist_frame
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -63,3 +64,29 @@ def real_data() -> Path:
     if not (REAL_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.skip(f"real MNIST not found in {REAL_DATA}")
     return REAL_DATA
+
+
+CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+def fit_args(data_dir: Path) -> list[str]:
+    return [
+        "fit", "--config", CONFIG, f"--data.data_dir={data_dir}", "--data.val_size=100",
+        "--trainer.max_epochs=15", "--model.lr=0.1", "--model.momentum=0.9", *QUIET,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working folder in which one fit run has written checkpoints/default/version_0."""
+    workdir = tmp_path_factory.mktemp("workdir")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        run(fit_args(tiny_mnist))
+    return workdir
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    (best,) = (run_dir / "checkpoints").glob("best*.ckpt")
+    return best

@@ -8,32 +8,7 @@ import torch
 from PIL import ImageOps
 
 from mnist_lit.cli import main, run
-from tests.conftest import draw_digit
-
-CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
-QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
-
-
-def fit_args(data_dir: Path) -> list[str]:
-    return [
-        "fit", "--config", CONFIG, f"--data.data_dir={data_dir}", "--data.val_size=100",
-        "--trainer.max_epochs=15", "--model.lr=0.1", "--model.momentum=0.9", *QUIET,
-    ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A working folder in which one fit run has written checkpoints/default/version_0."""
-    workdir = tmp_path_factory.mktemp("workdir")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(workdir)
-        run(fit_args(tiny_mnist))
-    return workdir
-
-
-def best_checkpoint(run_dir: Path) -> Path:
-    (best,) = (run_dir / "checkpoints").glob("best*.ckpt")
-    return best
+from tests.conftest import CONFIG, QUIET, best_checkpoint, draw_digit, fit_args
 
 
 def test_fit_writes_best_and_last_checkpoints_config_and_metrics(trained: Path) -> None:

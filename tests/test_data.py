@@ -39,14 +39,31 @@ def test_the_test_set_is_mnists_own_test_file(tiny_mnist: Path) -> None:
     assert len(datamodule.test_set) == 100
 
 
-def test_batches_are_uint8_images_and_int64_labels(tiny_mnist: Path) -> None:
-    images, targets = next(iter(fitted(tiny_mnist, val_size=100).train_dataloader()))
+def test_mini_batches_are_uint8_images_and_int64_labels(tiny_mnist: Path) -> None:
+    (images, targets), *_ = next(iter(fitted(tiny_mnist, val_size=100).train_dataloader()))
     assert images.shape == (64, 28, 28) and images.dtype == torch.uint8
     assert targets.shape == (64,) and targets.dtype == torch.int64
 
 
+def test_each_training_step_gets_batches_per_step_mini_batches(tiny_mnist: Path) -> None:
+    loader = fitted(tiny_mnist, val_size=100, batch_size=32, batches_per_step=4).train_dataloader()
+    steps = [[len(targets) for _, targets in group] for group in loader]
+    assert steps == [[32, 32, 32, 32], [32, 32, 32, 32], [32, 12]]  # 300 images; the last one short
+
+
+def test_grouping_mini_batches_keeps_their_order(tiny_mnist: Path) -> None:
+    def mini_batches(batches_per_step: int) -> list[torch.Tensor]:
+        loader = fitted(tiny_mnist, val_size=100, batches_per_step=batches_per_step).train_dataloader()
+        loader.sampler.set_epoch(1)
+        return [targets for group in loader for _, targets in group]
+
+    grouped, single = mini_batches(8), mini_batches(1)
+    assert len(grouped) == len(single) == 5
+    assert all(torch.equal(a, b) for a, b in zip(grouped, single, strict=True))
+
+
 def test_evaluation_keeps_the_last_partial_batch(tiny_mnist: Path) -> None:
-    sizes = [len(targets) for _, targets in fitted(tiny_mnist, val_size=100).val_dataloader()]
+    sizes = [len(targets) for _, targets in fitted(tiny_mnist, val_size=100, batches_per_step=1).val_dataloader()]
     assert sizes == [64, 36]
 
 
@@ -54,7 +71,8 @@ def test_training_order_depends_on_the_epoch_alone(tiny_mnist: Path) -> None:
     def first_labels(epoch: int) -> list[int]:
         loader = fitted(tiny_mnist, val_size=100).train_dataloader()
         loader.sampler.set_epoch(epoch)
-        return next(iter(loader))[1].tolist()
+        (_, targets), *_ = next(iter(loader))
+        return targets.tolist()
 
     assert first_labels(3) == first_labels(3)
     assert first_labels(3) != first_labels(4)

@@ -1,22 +1,7 @@
 import torch
-from torch import nn
 
+from benchmarks.loops import TutorialMLP  # the tutorial's model, as it wrote it
 from mnist_lit.net import MLP
-
-
-class TutorialMLP(nn.Module):
-    """The tutorial's model, as it wrote it: the shape our state dicts must match."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(784, 128)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(128, 64)
-        self.fc3 = nn.Linear(64, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc3(self.relu(self.fc2(self.relu(self.fc1(self.flatten(x))))))
 
 
 def test_logits_have_one_row_per_image_and_ten_columns() -> None:

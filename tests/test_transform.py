@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import pytest
 import torch
+from lightning.pytorch import Trainer
 
+from mnist_lit.data import MNISTDataModule
 from mnist_lit.system import DigitClassifier
 from mnist_lit.transform import PixelTransform
 
@@ -20,14 +24,16 @@ def test_normalization_uses_mnist_mean_and_std() -> None:
     torch.testing.assert_close(pixels, torch.full((1, 1, 28, 28), (1.0 - 0.1307) / 0.3081))
 
 
-def test_training_and_prediction_feed_the_network_identical_pixels() -> None:
+def test_training_and_prediction_feed_the_network_identical_pixels(tiny_mnist: Path) -> None:
     model = DigitClassifier(normalize=True)
     seen: list[torch.Tensor] = []
     model.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].clone()))
-    images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
+    datamodule = MNISTDataModule(data_dir=tiny_mnist, val_size=100, batches_per_step=1)
+    Trainer(fast_dev_run=1, accelerator="cpu", enable_progress_bar=False, num_sanity_val_steps=0).fit(model, datamodule)
+    datamodule.train_dataloader().sampler.set_epoch(0)
+    ((trained_images, _),) = next(iter(datamodule.train_dataloader()))
+    trained_pixels = seen[0]
 
-    model.training_step((images, torch.tensor([0, 1, 2, 3])), 0)
-    model.predict_step({"image": images}, 0)
+    model.predict_step({"image": trained_images}, 0)
 
-    assert len(seen) == 2
-    assert torch.equal(seen[0], seen[1])
+    assert torch.equal(seen[-1], trained_pixels)

@@ -1,0 +1,158 @@
+"""The speed and memory benchmark: mnist_lit against the tutorial's loop and a bare tensor loop.
+
+    python benchmarks/run.py --data-dir ../shared/data
+
+Everything runs in one go, each measurement in a process of its own, on real MNIST:
+
+1. the tutorial's loop (baseline) and a plain PyTorch loop over tensors (floor), from loops.py;
+2. ``python -m mnist_lit fit --config configs/default.yaml``, as a whole process;
+3. ``test`` on the 10k test images and ``predict`` over a folder of MNIST test digits saved as
+   PNG files, beside a bare Pillow open-and-decode loop over the same files;
+4. a process that only imports lightning, torchvision and torchmetrics, for peak memory.
+
+It prints seconds per epoch, whole-process wall time, peak memory (RSS) and test accuracy of
+each, and the ratios the project targets; the figures also go to ``benchmarks/out/results.json``.
+Absolute times vary with the machine and its load; the ratios, taken within one run, are the
+figures to compare.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+from torchvision.datasets import MNIST
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "default.yaml"
+PREDICT_IMAGES = 2000
+
+
+def measure(command: list[str], cwd: Path, log: Path) -> dict[str, float]:
+    """Run ``command`` to completion; return its wall time and peak resident memory."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(command)} failed; see {log}")
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def timer_records(path: Path, kind: str) -> list[dict[str, float]]:
+    return [record for line in path.read_text().splitlines() if (record := json.loads(line))["kind"] == kind]
+
+
+def mnist_lit(subcommand: str, out: Path, timer: Path, *args: str) -> dict[str, float]:
+    callback = json.dumps({"class_path": "benchmarks.epoch_timer.LoopTimer", "init_args": {"output": str(timer)}})
+    command = [
+        sys.executable,
+        "-m",
+        "mnist_lit",
+        subcommand,
+        "--config",
+        str(CONFIG),
+        f"--trainer.callbacks+={callback}",
+    ]
+    return measure([*command, *args], cwd=out, log=out / f"{subcommand}.log")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="folder holding MNIST/raw/")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    args = parser.parse_args()
+    data_dir = args.data_dir.resolve()
+    out = args.out.resolve()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    timer = out / "timer.jsonl"
+    results: dict[str, dict[str, float]] = {}
+
+    for loop in ("tutorial", "tensor"):
+        result = out / f"{loop}.json"
+        results[loop] = measure(
+            [sys.executable, str(ROOT / "benchmarks" / "loops.py"), loop, str(data_dir), str(result)],
+            out,
+            out / f"{loop}.log",
+        )
+        loop_result = json.loads(result.read_text())
+        results[loop] |= {"epoch_s": statistics.mean(loop_result["epoch_seconds"]), "test_acc": loop_result["test_acc"]}
+        print(f"{loop}: {results[loop]}", flush=True)
+
+    results["imports"] = measure(
+        [sys.executable, "-c", "import lightning, torchvision, torchmetrics"], out, out / "imports.log"
+    )
+
+    results["fit"] = mnist_lit("fit", out, timer, f"--data.data_dir={data_dir}")
+    results["fit"]["epoch_s"] = statistics.mean(record["seconds"] for record in timer_records(timer, "train_epoch"))
+    (checkpoint,) = out.glob("checkpoints/default/version_0/checkpoints/last.ckpt")
+    results["test"] = mnist_lit("test", out, timer, f"--data.data_dir={data_dir}", f"--ckpt_path={checkpoint}")
+    (test_record,) = timer_records(timer, "test")
+    results["test"] |= {"loop_s": test_record["seconds"], "test_acc": test_record["test_acc"]}
+    results["fit"]["test_acc"] = test_record["test_acc"]
+    print(f"fit: {results['fit']}\ntest: {results['test']}", flush=True)
+
+    folder = out / "predict_png"
+    folder.mkdir()
+    test_set = MNIST(data_dir, train=False)
+    for index in range(PREDICT_IMAGES):
+        Image.fromarray(test_set.data[index].numpy()).save(folder / f"{index:05d}.png")
+    start = time.perf_counter()
+    for path in sorted(folder.iterdir()):
+        with Image.open(path) as image:
+            image.load()
+    results["pillow"] = {"images_per_s": PREDICT_IMAGES / (time.perf_counter() - start)}
+    predictions = out / "predictions.csv"
+    results["predict"] = mnist_lit(
+        "predict",
+        out,
+        timer,
+        f"--ckpt_path={checkpoint}",
+        f"--data.predict_dir={folder}",
+        f"--predictions.output={predictions}",
+    )
+    (predict_record,) = timer_records(timer, "predict")
+    results["predict"]["images_per_s"] = PREDICT_IMAGES / predict_record["seconds"]
+
+    ratios = {
+        "fit process / tutorial process": results["fit"]["wall_s"] / results["tutorial"]["wall_s"],
+        "fit epoch / tensor-loop epoch": results["fit"]["epoch_s"] / results["tensor"]["epoch_s"],
+        "predict / Pillow decode (images/s)": results["predict"]["images_per_s"] / results["pillow"]["images_per_s"],
+        "fit peak RSS / imports-only peak RSS": results["fit"]["peak_rss_mb"] / results["imports"]["peak_rss_mb"],
+        "fit test acc - tutorial test acc (points)": 100
+        * (results["fit"]["test_acc"] - results["tutorial"]["test_acc"]),
+    }
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    (out / "results.json").write_text(json.dumps({"machine": machine, "results": results, "ratios": ratios}, indent=2))
+
+    print(f"\nmachine: {machine}\n")
+    print("| run | s/epoch | whole process (s) | peak RSS (MB) | test acc |")
+    print("|---|---|---|---|---|")
+    for name in ("tutorial", "tensor", "fit", "imports"):
+        row = results[name]
+        epoch = f"{row['epoch_s']:.2f}" if "epoch_s" in row else ""
+        accuracy = f"{100 * row['test_acc']:.2f}%" if "test_acc" in row else ""
+        print(f"| {name} | {epoch} | {row['wall_s']:.1f} | {row['peak_rss_mb']:.0f} | {accuracy} |")
+    test = results["test"]
+    print(f"\ntest: {test['loop_s']:.2f} s over 10,000 images ({test['wall_s']:.1f} s whole process)")
+    print(
+        f"predict: {results['predict']['images_per_s']:.0f} images/s over {PREDICT_IMAGES} PNG files; "
+        f"bare Pillow decode: {results['pillow']['images_per_s']:.0f} images/s"
+    )
+    print()
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Bad input from users: broken image files, foreign checkpoints and impossible settings."""
+
+import csv
+import io
+import os
+import zipfile
+from contextlib import redirect_stderr
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from mnist_lit.checkpoint import read_checkpoint
+from mnist_lit.cli import main, run
+from mnist_lit.errors import UserError
+from tests.conftest import CONFIG, QUIET, best_checkpoint, draw_digit
+
+Rows = tuple[list[dict[str, str]], str, int]
+ODD_NAMES = ["with space.png", "comma,name.png", 'quote"name.png', "ünïcødé.png", "new\nline.png"]
+
+
+def photo(digit: int, size: int = 120) -> Image.Image:
+    return ImageOps.invert(draw_digit(digit, size))
+
+
+@pytest.fixture(scope="module")
+def hard_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of everything a phone or shared drive might hand ``predict``."""
+    root = tmp_path_factory.mktemp("hard")
+    photo(3).save(root / "good.png")
+    (root / "empty.png").write_bytes(b"")
+    (root / "truncated.png").write_bytes((root / "good.png").read_bytes()[:200])
+    (root / "text.jpg").write_text("this is not a picture")
+    (root / "folder.png").mkdir()
+    photo(7).save(root / "folder.png" / "inside.png")
+    Image.new("1", (10_000, 10_000)).save(root / "bomb.png")  # 100 megapixels: over Pillow's limit
+    photo(4).convert("CMYK").save(root / "cmyk.jpg")
+    photo(1).convert("1").save(root / "one_bit.png")
+    palette = photo(5).convert("RGBA")
+    palette.putalpha(ImageOps.invert(draw_digit(5, 120)).point(lambda v: 255 - v))
+    palette.convert("P").save(root / "palette.png", transparency=0)
+    frames = [photo(2).convert("P"), photo(8).convert("P")]
+    frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(root / "first_frame.png")
+    for name in ODD_NAMES:
+        photo(6).save(root / name)
+    (root / "a" / "b").mkdir(parents=True)
+    photo(9).save(root / "a" / "b" / "deep.png")
+    os.symlink("..", root / "a" / "loop")  # points back at its parent: must not be walked forever
+    (root / "notes.txt").write_text("skipped")
+    (root / "README").write_text("skipped")
+    return root
+
+
+@pytest.fixture(scope="module")
+def hard_rows(
+    hard_folder: Path, trained: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[list[dict], str, int]:
+    output = tmp_path_factory.mktemp("out") / "predictions.csv"
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    args = ["predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={hard_folder}"]
+    stderr = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+        patch.chdir(trained)
+        patch.setattr("sys.argv", ["mnist-lit"])
+        main([*args, f"--predictions.output={output}", *QUIET])
+    with output.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    return rows, stderr.getvalue(), exit_info.value.code
+
+
+def test_every_image_file_gets_exactly_one_row_in_path_order(hard_rows: Rows) -> None:
+    rows, _, _ = hard_rows
+    assert [row["path"] for row in rows] == sorted([
+        "a/b/deep.png", "animated.gif", "bomb.png", "cmyk.jpg", "empty.png", "first_frame.png",
+        "folder.png/inside.png", "good.png", "one_bit.png", "palette.png", "text.jpg", "truncated.png", *ODD_NAMES,
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("empty.png", "UnidentifiedImageError"),
+        ("truncated.png", "OSError"),
+        ("text.jpg", "UnidentifiedImageError"),
+        ("bomb.png", "DecompressionBomb"),
+    ],
+)
+def test_unreadable_files_get_an_empty_digit_and_say_why(hard_rows: Rows, path: str, error: str) -> None:
+    (row,) = [row for row in hard_rows[0] if row["path"] == path]
+    assert row["digit"] == "" and row["confidence"] == ""
+    assert row["error"].startswith(error)
+
+
+@pytest.mark.parametrize(
+    "path", ["cmyk.jpg", "one_bit.png", "palette.png", "animated.gif", "folder.png/inside.png", *ODD_NAMES]
+)
+def test_every_readable_file_is_predicted(hard_rows: Rows, path: str) -> None:
+    (row,) = [row for row in hard_rows[0] if row["path"] == path]
+    assert row["error"] == ""
+    assert row["digit"] in list("0123456789")
+
+
+def test_an_animated_gif_is_read_from_its_first_frame(hard_rows: Rows) -> None:
+    by_path = {row["path"]: row for row in hard_rows[0]}
+    probs = [f"prob_{digit}" for digit in range(10)]
+    assert [by_path["animated.gif"][p] for p in probs] == [by_path["first_frame.png"][p] for p in probs]
+
+
+def test_failures_end_in_a_summary_and_a_non_zero_status(hard_rows: Rows) -> None:
+    _, stderr, code = hard_rows
+    assert code == 2
+    assert "13 predicted, 4 failed, 2 non-image files skipped" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_pickled_payload_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self) -> tuple:
+            return (Path.touch, (marker,))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Payload()}, path)
+    with pytest.raises(UserError, match="pickled Python objects"):
+        read_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_network_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wide.ckpt"
+    torch.save({"state_dict": {"net.fc1.weight": torch.zeros(256, 784)}}, path)
+    with pytest.raises(UserError, match="holds a different network"):
+        read_checkpoint(path)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.ckpt"
+    path.write_text("hello")
+    with pytest.raises(UserError, match="is not a PyTorch checkpoint"):
+        read_checkpoint(path)
+
+
+def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu(trained: Path, tiny_mnist: Path, tmp_path: Path) -> None:
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    # Mark every tensor as stored on cuda:0, as a checkpoint written on a GPU machine is.
+    gpu_ckpt = tmp_path / "gpu.ckpt"
+    with zipfile.ZipFile(ckpt) as source, zipfile.ZipFile(gpu_ckpt, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith("data.pkl"):
+                assert b"X\x03\x00\x00\x00cpu" in data  # pickle protocol 2: BINUNICODE, 4-byte length
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+            target.writestr(item, data)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(gpu_ckpt, weights_only=True)  # as saved: needs a GPU without a map_location
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(trained)
+        args = ["test", "--config", CONFIG, f"--data.data_dir={tiny_mnist}", *QUIET]
+        on_cpu = run([*args, f"--ckpt_path={gpu_ckpt}"]).trainer.callback_metrics["test/acc"]
+        original = run([*args, f"--ckpt_path={ckpt}"]).trainer.callback_metrics["test/acc"]
+    assert float(on_cpu) == float(original)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "--model.lr=-0.1",
+            'Parser key "model.lr": Not of type PositiveFloat: -0.1 does not conform to restriction v>0',
+        ),
+        ("--model.lr=0", 'Parser key "model.lr": Not of type PositiveFloat: 0 does not conform to restriction v>0'),
+        ("--data.batch_size=0", 'Parser key "data.batch_size": Not of type PositiveInt: 0 does not conform'),
+        ("--data.batch_size=-64", 'Parser key "data.batch_size": Not of type PositiveInt: -64 does not conform'),
+        ("--trainer.max_epochs=0", "trainer.max_epochs must be a whole number of at least 1, got 0"),
+        ("--trainer.max_epochs=-3", "trainer.max_epochs must be a whole number of at least 1, got -3"),
+        ("--data.val_size=400", "val_size=400 leaves no training images: MNIST has 400; set --data.val_size between 0"),
+        ("--model.colour=blue", "unrecognized arguments: --model.colour=blue"),
+    ],
+)
+def test_impossible_settings_fail_before_any_work_with_one_line(
+    tiny_mnist: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setting: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", CONFIG, f"--data.data_dir={tiny_mnist}", *QUIET, setting])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 or "Seed set" in error[0]
+    assert error[-1].startswith(f"error: {message}")
+    assert not list(tmp_path.rglob("*.ckpt"))
