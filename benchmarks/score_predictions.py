@@ -17,6 +17,9 @@ def main() -> None:
     parser.add_argument("predictions", type=Path)
     parser.add_argument("labels", type=Path)
     args = parser.parse_args()
+    for path in (args.predictions, args.labels):
+        if not path.is_file():
+            parser.error(f"{path} is not a file")
 
     with args.predictions.open(newline="", encoding="utf-8") as file:
         predicted = {row["path"]: row["digit"] for row in csv.DictReader(file)}

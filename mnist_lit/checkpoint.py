@@ -23,7 +23,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             holds the weights of another network.
     """
     if not path.is_file():
-        raise UserError(f"checkpoint {str(path)!r} does not exist: pass --ckpt_path the .ckpt file a fit run wrote")
+        problem = "is a folder" if path.is_dir() else "does not exist"
+        raise UserError(f"checkpoint {str(path)!r} {problem}: pass --ckpt_path the .ckpt file a fit run wrote")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

@@ -7,6 +7,7 @@ from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from mnist_lit.checkpoint import BestAndLastCheckpoint, read_checkpoint
 from mnist_lit.data import MNISTDataModule
@@ -54,6 +55,11 @@ class MNISTCLI(LightningCLI):
         max_epochs = config.trainer.max_epochs
         if max_epochs is not None and max_epochs < 1:
             raise UserError(f"trainer.max_epochs must be a whole number of at least 1, got {max_epochs}")
+        if self.subcommand != "fit" and not config.ckpt_path:
+            raise UserError(
+                f"{self.subcommand} needs a trained model: pass --ckpt_path with a .ckpt file that fit wrote"
+            )
+        _refuse_existing_run_folder(config.trainer.logger)
         if self.subcommand == "predict" and config.return_predictions is None:
             config.return_predictions = False  # the writer streams rows; holding them all would grow with the folder
 
@@ -72,6 +78,19 @@ class MNISTCLI(LightningCLI):
                 f"Best checkpoint (val/acc {float(callback.best_model_score):.4f}): {callback.best_model_path}"
             )
             rank_zero_info(f"Last checkpoint: {callback.last_model_path}")
+
+
+def _refuse_existing_run_folder(logger: object) -> None:
+    """A logger told to write into an earlier run's folder would replace that run's metrics."""
+    init_args = logger.get("init_args") if isinstance(logger, Namespace) else None
+    if init_args is None or init_args.get("version") is None:
+        return  # each run then gets a new version_<n> folder
+    version = init_args.version if isinstance(init_args.version, str) else f"version_{init_args.version}"
+    folder = Path(init_args.get("save_dir") or ".") / (init_args.get("name") or "") / version
+    if folder.exists():
+        raise UserError(
+            f"run folder {str(folder)!r} exists already: leave trainer.logger's version unset for a new one"
+        )
 
 
 def run(args: ArgsType = None) -> MNISTCLI:
@@ -96,4 +115,12 @@ def main(args: ArgsType = None) -> None:
     except ArgumentError as error:
         message = " ".join(str(error).split())
         print(f"error: {message} (see --help for every setting and its allowed values)", file=sys.stderr)
+        sys.exit(2)
+    except MisconfigurationException as error:  # Lightning's word for a trainer setting it cannot honour
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        if error.filename is None:
+            raise
+        print(f"error: cannot use {str(error.filename)!r}: {error.strerror}", file=sys.stderr)
         sys.exit(2)

@@ -43,6 +43,10 @@ UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Im
 """What :func:`load_digit` raises for a file that is not a readable image, or is too large to read."""
 
 
+class BlankImageError(ValueError):
+    """The image holds no ink at all: there is no digit to read."""
+
+
 def load_digit(path: Path) -> torch.Tensor:
     """Read the image file at ``path`` and return it as a uint8 tensor of shape (28, 28).
 
@@ -56,6 +60,8 @@ def load_digit(path: Path) -> torch.Tensor:
             image.draft("RGB", (WORK_SIZE, WORK_SIZE))  # JPEG decodes at reduced scale, much faster
             image = ImageOps.exif_transpose(image)
             ink = ink_map(image)
+    if not ink.any():
+        raise BlankImageError("no ink found: the image is blank or a single colour")
     return torch.from_numpy(to_mnist_frame(ink))
 
 

@@ -2,7 +2,7 @@
 
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import NonNegativeFloat, PositiveFloat
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, PositiveFloat
 from lightning.pytorch import LightningModule
 from torch import Tensor
 from torchmetrics import MeanMetric
@@ -35,7 +35,7 @@ class DigitClassifier(LightningModule):
         lr: PositiveFloat = 0.01,
         momentum: NonNegativeFloat = 0.0,
         weight_decay: NonNegativeFloat = 0.0,
-        dropout: NonNegativeFloat = 0.0,
+        dropout: ClosedUnitInterval = 0.0,
         normalize: bool = False,
     ) -> None:
         super().__init__()
@@ -43,8 +43,8 @@ class DigitClassifier(LightningModule):
         self.automatic_optimization = False
         self.transform = PixelTransform(normalize)
         self.net = MLP(dropout)
-        # Metrics only accumulate during an epoch and compute at its end; skipping their input
-        # checks keeps them from reading values back from the device on every update.
+        # Metrics only accumulate during an epoch and compute at its end. Without their input
+        # checks, an update never waits for the device to hand a value back to the host.
         self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(NUM_CLASSES, average="micro", validate_args=False) for _ in range(3)
@@ -59,19 +59,22 @@ class DigitClassifier(LightningModule):
         losses, predictions = [], []
         for images, targets in batch:
             logits = self(images)
-            loss = F.cross_entropy(logits, targets)
+            image_losses = F.cross_entropy(logits, targets, reduction="none")
             optimizer.zero_grad()
-            self.manual_backward(loss)
+            self.manual_backward(image_losses.mean())
             optimizer.step()
-            losses.append(loss.detach())
+            losses.append(image_losses.detach())
             predictions.append(logits.detach().argmax(dim=-1))
 
-        targets = torch.cat([targets for _, targets in batch])
-        sizes = torch.tensor([len(targets) for _, targets in batch], device=targets.device)
-        self.train_loss.update(torch.stack(losses), weight=sizes)
-        self.train_acc.update(torch.cat(predictions), targets)
-        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        # One metric update per training step, with values that stay on the device; the
+        # metrics are computed and logged once, at the end of the epoch.
+        self.train_loss.update(torch.cat(losses))
+        self.train_acc.update(torch.cat(predictions), torch.cat([targets for _, targets in batch]))
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()})
+        self.train_loss.reset()
+        self.train_acc.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, self.val_loss, self.val_acc, "val")
@@ -82,7 +85,7 @@ class DigitClassifier(LightningModule):
     def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> None:
         images, targets = batch
         logits = self(images)
-        loss_metric.update(F.cross_entropy(logits, targets), weight=len(targets))
+        loss_metric.update(F.cross_entropy(logits, targets, reduction="none"))
         acc_metric.update(logits.argmax(dim=-1), targets)
         self.log(f"{stage}/loss", loss_metric, prog_bar=True)
         self.log(f"{stage}/acc", acc_metric, prog_bar=True)

@@ -29,6 +29,8 @@ class CSVPredictionWriter(BasePredictionWriter):
 
     def __init__(self, output: Path | None = None) -> None:
         super().__init__(write_interval="batch")
+        if output is not None and (Path(output).suffix.lower() != ".csv" or Path(output).is_dir()):
+            raise UserError(f"--predictions.output {str(output)!r} must name a .csv file, not a folder or other file")
         self.output = output
         self.predicted = 0
         self.failed = 0
@@ -49,7 +51,7 @@ class CSVPredictionWriter(BasePredictionWriter):
             self._file = self._partial.open("w", newline="", encoding="utf-8", errors="surrogateescape")
         except OSError as error:
             raise UserError(f"cannot write predictions to {str(self.output)!r}: {error.strerror}") from error
-        self._csv = csv.writer(self._file)
+        self._csv = csv.writer(self._file, lineterminator="\n")
         self._csv.writerow(COLUMNS)
         self.predicted = self.failed = 0
 
@@ -75,6 +77,12 @@ class CSVPredictionWriter(BasePredictionWriter):
             else:
                 self._csv.writerow([path, digit, f"{confidence:.6f}", *(f"{p:.6f}" for p in image_probs), ""])
                 self.predicted += 1
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+            assert self._partial is not None
+            self._partial.unlink(missing_ok=True)  # a run that stopped part-way leaves nothing half-written
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         assert self._file is not None and self._partial is not None and self.output is not None

@@ -112,6 +112,18 @@ def test_predict_without_output_writes_into_the_run_folder(
         (["test", "--ckpt_path=missing.ckpt"], "checkpoint 'missing.ckpt' does not exist"),
         (["predict", "--ckpt_path={ckpt}"], "predict needs a folder of images"),
         (["predict", "--ckpt_path={ckpt}", "--data.predict_dir=nowhere"], "predict_dir 'nowhere' is not a folder"),
+        (["predict", "--ckpt_path={ckpt}", "--data.predict_dir=empty"], "predict_dir 'empty' holds no image files"),
+        (
+            ["predict", "--ckpt_path={ckpt}", "--data.predict_dir=empty", "--predictions.output=empty"],
+            "--predictions.output 'empty' must name a .csv file",
+        ),
+        (
+            ["predict", "--ckpt_path={ckpt}", "--data.predict_dir=empty", "--predictions.output=model.ckpt"],
+            "--predictions.output 'model.ckpt' must name a .csv file",
+        ),
+        (["test"], "test needs a trained model: pass --ckpt_path"),
+        (["predict", "--data.predict_dir=empty"], "predict needs a trained model: pass --ckpt_path"),
+        (["test", "--ckpt_path=checkpoints"], "checkpoint 'checkpoints' is a folder"),
     ],
 )
 def test_user_mistakes_end_in_one_line_and_status_2(
@@ -123,6 +135,8 @@ def test_user_mistakes_end_in_one_line_and_status_2(
     message: str,
 ) -> None:
     monkeypatch.chdir(trained)
+    (trained / "empty").mkdir(exist_ok=True)
+    (trained / "empty" / "notes.txt").write_text("not an image")
     ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
     args = [arg.format(ckpt=ckpt) for arg in args]
     with pytest.raises(SystemExit) as exit_info:

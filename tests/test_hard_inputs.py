@@ -32,6 +32,7 @@ def hard_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "empty.png").write_bytes(b"")
     (root / "truncated.png").write_bytes((root / "good.png").read_bytes()[:200])
     (root / "text.jpg").write_text("this is not a picture")
+    Image.new("RGB", (50, 50), (200, 200, 200)).save(root / "blank.png")
     (root / "folder.png").mkdir()
     photo(7).save(root / "folder.png" / "inside.png")
     Image.new("1", (10_000, 10_000)).save(root / "bomb.png")  # 100 megapixels: over Pillow's limit
@@ -73,7 +74,7 @@ def hard_rows(
 def test_every_image_file_gets_exactly_one_row_in_path_order(hard_rows: Rows) -> None:
     rows, _, _ = hard_rows
     assert [row["path"] for row in rows] == sorted([
-        "a/b/deep.png", "animated.gif", "bomb.png", "cmyk.jpg", "empty.png", "first_frame.png",
+        "a/b/deep.png", "animated.gif", "blank.png", "bomb.png", "cmyk.jpg", "empty.png", "first_frame.png",
         "folder.png/inside.png", "good.png", "one_bit.png", "palette.png", "text.jpg", "truncated.png", *ODD_NAMES,
     ])  # fmt: skip
 
@@ -85,6 +86,7 @@ def test_every_image_file_gets_exactly_one_row_in_path_order(hard_rows: Rows) ->
         ("truncated.png", "OSError"),
         ("text.jpg", "UnidentifiedImageError"),
         ("bomb.png", "DecompressionBomb"),
+        ("blank.png", "BlankImageError: no ink found"),
     ],
 )
 def test_unreadable_files_get_an_empty_digit_and_say_why(hard_rows: Rows, path: str, error: str) -> None:
@@ -111,7 +113,7 @@ def test_an_animated_gif_is_read_from_its_first_frame(hard_rows: Rows) -> None:
 def test_failures_end_in_a_summary_and_a_non_zero_status(hard_rows: Rows) -> None:
     _, stderr, code = hard_rows
     assert code == 2
-    assert "13 predicted, 4 failed, 2 non-image files skipped" in stderr
+    assert "13 predicted, 5 failed, 2 non-image files skipped" in stderr
     assert "Traceback" not in stderr
 
 
@@ -177,8 +179,12 @@ def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu(trained: Path, tiny_mnist: P
         ("--data.batch_size=-64", 'Parser key "data.batch_size": Not of type PositiveInt: -64 does not conform'),
         ("--trainer.max_epochs=0", "trainer.max_epochs must be a whole number of at least 1, got 0"),
         ("--trainer.max_epochs=-3", "trainer.max_epochs must be a whole number of at least 1, got -3"),
-        ("--data.val_size=400", "val_size=400 leaves no training images: MNIST has 400; set --data.val_size between 0"),
+        ("--data.val_size=400", "val_size=400 leaves no training images: MNIST has 400; set --data.val_size between 1"),
         ("--model.colour=blue", "unrecognized arguments: --model.colour=blue"),
+        ("--model.dropout=1.5", 'Parser key "model.dropout": Not of type ClosedUnitInterval: 1.5 does not conform'),
+        ("--data.val_size=0", 'Parser key "data.val_size": Not of type PositiveInt: 0 does not conform'),
+        ("--trainer.accelerator=gpu", "No supported gpu backend found!"),
+        ("--trainer.logger.init_args.version=0", "run folder 'checkpoints/default/version_0' exists already"),
     ],
 )
 def test_impossible_settings_fail_before_any_work_with_one_line(
@@ -190,6 +196,7 @@ def test_impossible_settings_fail_before_any_work_with_one_line(
     message: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints" / "default" / "version_0").mkdir(parents=True)  # an earlier run's folder
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", CONFIG, f"--data.data_dir={tiny_mnist}", *QUIET, setting])
     assert exit_info.value.code == 2

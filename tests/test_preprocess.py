@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from mnist_lit.preprocess import load_digit
+from mnist_lit.preprocess import BlankImageError, load_digit
 
 
 def draw_seven(
@@ -118,6 +118,7 @@ def test_every_common_mode_gives_a_centred_digit(tmp_path: Path, mode: str) -> N
     assert centre_of_mass(frame)[0] == pytest.approx(13.5, abs=1.0)
 
 
-def test_a_blank_page_gives_a_black_frame(tmp_path: Path) -> None:
-    frame = frame_of(Image.new("L", (100, 100), 255), tmp_path)
-    assert frame.max() == 0
+def test_a_blank_page_is_refused_rather_than_read_as_a_digit(tmp_path: Path) -> None:
+    Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
+    with pytest.raises(BlankImageError, match="no ink found"):
+        load_digit(tmp_path / "blank.png")
