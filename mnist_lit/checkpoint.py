@@ -70,11 +70,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class BestAndLastCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint, which also saves the last checkpoint when Ctrl-C stops ``fit``."""
+    """Lightning's ModelCheckpoint, with a ``last.ckpt`` that follows every epoch and Ctrl-C.
+
+    Since Lightning 2.6, ``save_last`` writes ``last.ckpt`` only when a best checkpoint is saved at
+    the same step, so after an epoch that did not improve, ``last.ckpt`` would be stale and a
+    resumed run would repeat epochs. Here it is rewritten at the end of every training epoch, and
+    when Ctrl-C stops ``fit``.
+    """
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self.save_last and self.dirpath and not trainer.fast_dev_run:
+            self._save_last(trainer)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
         if isinstance(exception, KeyboardInterrupt) and self.save_last and self.dirpath and not trainer.sanity_checking:
-            path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
-            trainer.save_checkpoint(path)
+            path = self._save_last(trainer)
             rank_zero_info(f"Interrupted: saved {path}; continue with --ckpt_path {path}")
+
+    def _save_last(self, trainer: Trainer) -> Path:
+        path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+        trainer.save_checkpoint(path)
+        self.last_model_path = str(path)
+        return path

@@ -4,6 +4,7 @@ import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
@@ -54,7 +55,7 @@ class TensorImages(Dataset[tuple[Tensor, Tensor]]):
         return TensorImages(self.images.to(device), self.targets.to(device))
 
 
-def _batch_as_is(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+def _batch_as_is(batch: Any) -> Any:
     return batch
 
 
@@ -66,9 +67,10 @@ def _split_into_mini_batches(batch: tuple[Tensor, Tensor], size: int) -> list[tu
 class ImageFolder(Dataset[dict[str, Tensor | str]]):
     """Every image file under ``root``, subfolders included, sorted by path.
 
-    Each item is ``{"image": uint8 (28, 28), "path": path relative to root, "error": ""}``. A file
-    that cannot be read gives a blank image and says why in ``error``, so one bad file never
-    stops a folder.
+    Each item is ``{"image": uint8 (28, 28), "path": path relative to root, "error": ""}``, and a
+    batch is the same keys with an image tensor of shape (N, 28, 28) and lists of paths and
+    errors. A file that cannot be read gives a blank image and says why in ``error``, so one bad
+    file never stops a folder.
     """
 
     def __init__(self, root: Path) -> None:
@@ -77,44 +79,51 @@ class ImageFolder(Dataset[dict[str, Tensor | str]]):
                 f"predict_dir {str(root)!r} is not a folder: point --data.predict_dir at a folder of images"
             )
         self.root = root
-        self.files, self.skipped = list_image_files(root)
-        if not self.files:
+        self.paths, self.skipped = list_image_files(root)
+        if not self.paths:
             raise UserError(
                 f"predict_dir {str(root)!r} holds no image files ({self.skipped} other files skipped): "
                 "point --data.predict_dir at a folder of PNG, JPEG or other images"
             )
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Tensor | str]:
-        path = self.files[index]
-        item: dict[str, Tensor | str] = {"path": path.relative_to(self.root).as_posix(), "error": ""}
+        path = self.paths[index]
         try:
-            item["image"] = load_digit(path)
+            return {"image": load_digit(self.root / path), "path": path, "error": ""}
         except UNREADABLE as error:
-            item["image"] = torch.zeros(IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
-            item["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
-        return item
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            return {"image": torch.zeros(IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8), "path": path, "error": message}
+
+    def __getitems__(self, indices: Sequence[int]) -> dict[str, Tensor | list[str]]:
+        items = [self[index] for index in indices]
+        return {
+            "image": torch.stack([item["image"] for item in items]),
+            "path": [item["path"] for item in items],
+            "error": [item["error"] for item in items],
+        }
 
 
-def list_image_files(root: Path) -> tuple[list[Path], int]:
-    """Image files under ``root`` in a stable order, and how many other files were skipped.
+def list_image_files(root: Path) -> tuple[list[str], int]:
+    """The paths, relative to ``root``, of the image files under it in a stable order, and how
+    many other files were skipped.
 
     An image file is one whose extension Pillow can open. Links to folders are not followed,
     so a link back to a parent folder cannot loop.
     """
     Image.init()
     readable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
-    files, skipped = [], 0
+    paths, skipped = [], 0
     for folder, _, names in os.walk(root):
+        relative = Path(folder).relative_to(root)
         for name in names:
-            path = Path(folder, name)
-            if path.suffix.lower() in readable:
-                files.append(path)
+            if os.path.splitext(name)[1].lower() in readable:
+                paths.append((relative / name).as_posix())
             else:
                 skipped += 1
-    return sorted(files, key=lambda path: path.relative_to(root).as_posix()), skipped
+    return sorted(paths), skipped
 
 
 class MNISTDataModule(LightningDataModule):
@@ -228,7 +237,9 @@ class MNISTDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         assert self.predict_set is not None
-        return DataLoader(self.predict_set, batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(
+            self.predict_set, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=_batch_as_is
+        )
 
     def _tensor_loader(self, dataset: TensorImages, shuffle: bool, collate_fn: Callable) -> DataLoader:
         # The order of each epoch is a function of the seed and the epoch number alone (the trainer

@@ -58,30 +58,37 @@ def load_digit(path: Path) -> torch.Tensor:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as image:
             image.draft("RGB", (WORK_SIZE, WORK_SIZE))  # JPEG decodes at reduced scale, much faster
-            image = ImageOps.exif_transpose(image)
-            ink = ink_map(image)
-    if not ink.any():
+            ImageOps.exif_transpose(image, in_place=True)
+            # A 28x28 image is an MNIST-style frame already, which reframing would only blur:
+            # its pixels are taken as they are, turned white ink on black.
+            already_framed = image.size == (IMAGE_SIZE, IMAGE_SIZE)
+            frame = _ink_pixels(image) if already_framed else to_mnist_frame(ink_map(image))
+    if not frame.any():
         raise BlankImageError("no ink found: the image is blank or a single colour")
-    return torch.from_numpy(to_mnist_frame(ink))
+    return torch.from_numpy(frame)
 
 
 def ink_map(image: Image.Image) -> np.ndarray:
     """Return a float32 array the size of ``image`` (at most WORK_SIZE a side), 1.0 where ink is."""
+    image = image.copy()
+    image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
+    ink = _ink_pixels(image).astype(np.float32) / 255.0
+    if not _transparency_carries_ink(image):
+        ink = np.clip(ink - _background(ink), 0.0, None)
+    return _keep_strokes(ink)
+
+
+def _ink_pixels(image: Image.Image) -> np.ndarray:
+    """The image as uint8 pixels in which ink is light and the background dark."""
     if image.mode in ("P", "PA") or "transparency" in image.info:
         image = image.convert("RGBA")
     if _transparency_carries_ink(image):  # strokes drawn on a transparent canvas, of any colour
-        alpha = image.getchannel("A")
-        alpha.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
-        return _keep_strokes(np.asarray(alpha, dtype=np.float32) / 255.0)
-
-    gray = image.convert("L")
-    gray.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
-    lightness = np.asarray(gray, dtype=np.float32) / 255.0
-    if np.median(lightness) > 0.5:  # most of a picture is background: a light one means dark ink
-        lightness = 1.0 - lightness
-
-    ink = np.clip(lightness - _background(lightness), 0.0, None)
-    return _keep_strokes(ink)
+        return np.array(image.getchannel("A"))
+    gray = np.array(image.convert("L"))
+    middle = gray.size // 2
+    if np.partition(gray, middle, axis=None)[middle] > 127:  # the median pixel is background: light
+        return 255 - gray  # paper means dark ink
+    return gray
 
 
 def _transparency_carries_ink(image: Image.Image) -> bool:
@@ -174,6 +181,10 @@ def _thicken(digit: np.ndarray, target_width: float) -> np.ndarray:
     grow = round(target_width - width)
     if grow < 2:
         return digit
-    size = grow + 1 if grow % 2 == 0 else grow  # rank filters take odd sizes
-    padded = np.pad(digit, size)
-    return np.asarray(Image.fromarray(padded).filter(ImageFilter.MaxFilter(size)), dtype=np.float32)
+    # A square maximum filter of odd side, as two running maxima: along columns, then rows. The
+    # result keeps a margin of zeros, which the next crop removes.
+    side = grow + 1 if grow % 2 == 0 else grow
+    thick = np.pad(digit, side)
+    for axis in (0, 1):
+        thick = np.lib.stride_tricks.sliding_window_view(thick, side, axis=axis).max(axis=-1)
+    return thick

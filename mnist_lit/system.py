@@ -72,7 +72,8 @@ class DigitClassifier(LightningModule):
         self.train_acc.update(torch.cat(predictions), torch.cat([targets for _, targets in batch]))
 
     def on_train_epoch_end(self) -> None:
-        self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()})
+        # compute() already gathers every process's counts; sync_dist only tells Lightning so.
+        self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()}, sync_dist=True)
         self.train_loss.reset()
         self.train_acc.reset()
 

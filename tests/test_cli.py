@@ -14,7 +14,8 @@ from tests.conftest import CONFIG, QUIET, best_checkpoint, draw_digit, fit_args
 def test_fit_writes_best_and_last_checkpoints_config_and_metrics(trained: Path) -> None:
     run_dir = trained / "checkpoints" / "default" / "version_0"
     assert best_checkpoint(run_dir).name.startswith("best-epoch=")
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 14  # the last of 15 epochs, whether or not it was the best
     assert (run_dir / "config.yaml").is_file()
     with (run_dir / "metrics.csv").open() as file:
         columns = set(next(csv.reader(file)))

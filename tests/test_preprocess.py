@@ -122,3 +122,18 @@ def test_a_blank_page_is_refused_rather_than_read_as_a_digit(tmp_path: Path) -> 
     Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
     with pytest.raises(BlankImageError, match="no ink found"):
         load_digit(tmp_path / "blank.png")
+
+
+def test_an_mnist_frame_saved_as_png_comes_back_pixel_for_pixel(tmp_path: Path) -> None:
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[6:22, 12:16] = 255  # a '1' already framed the MNIST way
+    digit[6:22, 11] = 90
+    Image.fromarray(digit).save(tmp_path / "mnist.png")
+    assert np.array_equal(load_digit(tmp_path / "mnist.png").numpy(), digit)
+
+
+def test_an_mnist_frame_in_dark_ink_on_white_comes_back_inverted(tmp_path: Path) -> None:
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(255 - digit).save(tmp_path / "inverted.png")
+    assert np.array_equal(load_digit(tmp_path / "inverted.png").numpy(), digit)
