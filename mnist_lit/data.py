@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from jsonargparse.typing import NonNegativeInt, PositiveInt
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveInt
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from PIL import Image
@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.datasets import MNIST
 
+from mnist_lit.augment import random_affine
 from mnist_lit.errors import UserError
 from mnist_lit.net import IMAGE_SIZE
 from mnist_lit.preprocess import UNREADABLE, load_digit
@@ -141,6 +142,12 @@ class MNISTDataModule(LightningDataModule):
             batches hold ``batch_size * batches_per_step`` images.
         val_size: Training images held out for validation; the split is fixed by ``split_seed``.
         split_seed: Seed of the train/validation split, independent of the training seed.
+        augment_degrees: Training images are rotated by a random angle up to this many degrees
+            either way, drawn for each image; 0 turns rotation off.
+        augment_scale: ... and scaled by a random factor within this fraction of 1 (0.1: 0.9-1.1).
+        augment_shift: ... and moved by up to this fraction of their width and height. All three
+            act on training batches only, as tensors on the batch's device; validation, test and
+            predict batches are never changed.
         predict_dir: Folder of digit images for ``predict``, subfolders included.
         num_workers: Worker processes that read images for ``predict``; MNIST itself needs none.
     """
@@ -152,6 +159,9 @@ class MNISTDataModule(LightningDataModule):
         batches_per_step: PositiveInt = 32,
         val_size: PositiveInt = 5000,
         split_seed: int = 42,
+        augment_degrees: NonNegativeFloat = 0.0,
+        augment_scale: ClosedUnitInterval = 0.0,
+        augment_shift: ClosedUnitInterval = 0.0,
         predict_dir: Path | None = None,
         num_workers: NonNegativeInt = 2,
     ) -> None:
@@ -161,6 +171,9 @@ class MNISTDataModule(LightningDataModule):
         self.batches_per_step = batches_per_step
         self.val_size = val_size
         self.split_seed = split_seed
+        self.augment_degrees = augment_degrees
+        self.augment_scale = augment_scale
+        self.augment_shift = augment_shift
         self.predict_dir = predict_dir
         self.num_workers = num_workers
         self.train_set: TensorImages | None = None
@@ -221,6 +234,13 @@ class MNISTDataModule(LightningDataModule):
                 f"It should hold the four original files {', '.join(MNIST_FILES)}."
             ) from error
         return mnist.data, mnist.targets
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        augments = self.augment_degrees or self.augment_scale or self.augment_shift
+        if not augments or self.trainer is None or not self.trainer.training:
+            return batch
+        degrees, scale, shift = self.augment_degrees, self.augment_scale, self.augment_shift
+        return [(random_affine(images, degrees, scale, shift), targets) for images, targets in batch]
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None

@@ -1,13 +1,18 @@
 """The LightningModule: the MLP with its transform, loss, optimiser and metrics."""
 
+import math
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, PositiveFloat
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from mnist_lit.errors import UserError
 from mnist_lit.net import MLP, NUM_CLASSES
 from mnist_lit.transform import PixelTransform
 
@@ -25,7 +30,12 @@ class DigitClassifier(LightningModule):
     Args:
         lr: SGD learning rate.
         momentum: SGD momentum; 0 is plain SGD, as in the tutorial.
+        nesterov: Use Nesterov momentum (needs momentum above 0).
         weight_decay: L2 penalty added by SGD.
+        lr_schedule: ``constant`` keeps ``lr``; ``onecycle`` warms up to ``lr`` over the first 30%
+            of SGD steps and anneals to nearly 0 by the last (PyTorch's OneCycleLR), stepping once
+            per mini-batch.
+        label_smoothing: Share of each target's probability spread over all ten digits.
         dropout: Dropout after each hidden ReLU; 0 turns it off.
         normalize: Standardise pixels with MNIST's mean and std; off means raw [0, 1] pixels.
     """
@@ -34,11 +44,16 @@ class DigitClassifier(LightningModule):
         self,
         lr: PositiveFloat = 0.01,
         momentum: NonNegativeFloat = 0.0,
+        nesterov: bool = False,
         weight_decay: NonNegativeFloat = 0.0,
+        lr_schedule: Literal["constant", "onecycle"] = "constant",
+        label_smoothing: ClosedUnitInterval = 0.0,
         dropout: ClosedUnitInterval = 0.0,
         normalize: bool = False,
     ) -> None:
         super().__init__()
+        if nesterov and momentum <= 0:
+            raise UserError("model.nesterov needs model.momentum above 0")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.transform = PixelTransform(normalize)
@@ -56,13 +71,18 @@ class DigitClassifier(LightningModule):
 
     def training_step(self, batch: list[Batch], batch_idx: int) -> None:
         optimizer = self.optimizers()
+        schedule = self.lr_schedulers()
         losses, predictions = [], []
         for images, targets in batch:
             logits = self(images)
-            image_losses = F.cross_entropy(logits, targets, reduction="none")
+            image_losses = F.cross_entropy(
+                logits, targets, reduction="none", label_smoothing=self.hparams.label_smoothing
+            )
             optimizer.zero_grad()
             self.manual_backward(image_losses.mean())
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             losses.append(image_losses.detach())
             predictions.append(logits.detach().argmax(dim=-1))
 
@@ -97,10 +117,23 @@ class DigitClassifier(LightningModule):
         confidence, digit = probs.max(dim=-1)
         return {"digit": digit, "confidence": confidence, "probs": probs}
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(
+    def configure_optimizers(self) -> OptimizerLRScheduler:
+        optimizer = torch.optim.SGD(
             self.parameters(),
             lr=self.hparams.lr,
             momentum=self.hparams.momentum,
+            nesterov=self.hparams.nesterov,
             weight_decay=self.hparams.weight_decay,
         )
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.hparams.lr, total_steps=self._sgd_steps())
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+    def _sgd_steps(self) -> int:
+        """SGD steps in the whole of fit: mini-batches per epoch on this process, times epochs."""
+        loader = self.trainer.datamodule.train_dataloader()
+        per_epoch = math.ceil(len(loader.sampler) / self.trainer.datamodule.batch_size)
+        if isinstance(self.trainer.limit_train_batches, int):
+            per_epoch = min(per_epoch, self.trainer.limit_train_batches * self.trainer.datamodule.batches_per_step)
+        return per_epoch * self.trainer.max_epochs

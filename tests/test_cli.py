@@ -27,7 +27,8 @@ def test_checkpoint_loads_with_weights_only_and_holds_only_plain_hyperparameters
         best_checkpoint(trained / "checkpoints" / "default" / "version_0"), weights_only=True, map_location="cpu"
     )
     assert checkpoint["hyper_parameters"] == {
-        "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.0, "normalize": False,
+        "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0, "lr_schedule": "constant",
+        "label_smoothing": 0.0, "dropout": 0.0, "normalize": False,
         "_instantiator": "lightning.pytorch.cli.instantiate_module",  # LightningCLI's own marker
     }  # fmt: skip
 

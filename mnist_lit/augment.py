@@ -1,0 +1,35 @@
+"""Random affine distortions of whole training batches, per image, on the batch's own device."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mnist_lit.transform import MAX_PIXEL
+
+
+def random_affine(images: Tensor, degrees: float, scale: float, shift: float) -> Tensor:
+    """Rotate each uint8 image of shape (N, 28, 28) by up to ``degrees``, scale it by up to
+    ``scale`` (a fraction) either way, and move it by up to ``shift`` of its width and height,
+    with parameters drawn independently for every image. Returns uint8 images of the same shape.
+    """
+    count = images.shape[0]
+    device = images.device
+
+    def uniform(limit: float) -> Tensor:
+        return (torch.rand(count, device=device) * 2 - 1) * limit
+
+    angle = uniform(math.radians(degrees))
+    zoom = 1 + uniform(scale)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    # affine_grid maps output coordinates in [-1, 1] to input coordinates, hence the inverse
+    # rotation and scale; a shift of s image widths is 2s in those coordinates.
+    theta = torch.stack(
+        [torch.stack([cos, -sin, uniform(2 * shift)], dim=1), torch.stack([sin, cos, uniform(2 * shift)], dim=1)],
+        dim=1,
+    )
+    pixels = images.unsqueeze(1).to(torch.float32)
+    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
+    moved = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return moved.squeeze(1).round().clamp(0, MAX_PIXEL).to(torch.uint8)
