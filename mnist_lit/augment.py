@@ -33,3 +33,14 @@ def random_affine(images: Tensor, degrees: float, scale: float, shift: float) ->
     grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
     moved = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return moved.squeeze(1).round().clamp(0, MAX_PIXEL).to(torch.uint8)
+
+
+def random_stroke_width(images: Tensor, probability: float) -> Tensor:
+    """With ``probability``, thicken (half the time) or thin (the other half) each uint8 image's
+    strokes by one pixel, chosen independently for every image. Returns uint8 images."""
+    pixels = images.unsqueeze(1).to(torch.float32)
+    thicker = F.max_pool2d(pixels, kernel_size=3, stride=1, padding=1)
+    thinner = -F.max_pool2d(-pixels, kernel_size=3, stride=1, padding=1)
+    draw = torch.rand(images.shape[0], 1, 1, 1, device=images.device)
+    changed = torch.where(draw < probability / 2, thicker, torch.where(draw < probability, thinner, pixels))
+    return changed.squeeze(1).to(torch.uint8)

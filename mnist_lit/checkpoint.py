@@ -91,6 +91,6 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
     def _save_last(self, trainer: Trainer) -> Path:
         path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the whole training state, to resume from
         self.last_model_path = str(path)
         return path

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.datasets import MNIST
 
-from mnist_lit.augment import random_affine
+from mnist_lit.augment import random_affine, random_stroke_width
 from mnist_lit.errors import UserError
 from mnist_lit.net import IMAGE_SIZE
 from mnist_lit.preprocess import UNREADABLE, load_digit
@@ -145,9 +145,10 @@ class MNISTDataModule(LightningDataModule):
         augment_degrees: Training images are rotated by a random angle up to this many degrees
             either way, drawn for each image; 0 turns rotation off.
         augment_scale: ... and scaled by a random factor within this fraction of 1 (0.1: 0.9-1.1).
-        augment_shift: ... and moved by up to this fraction of their width and height. All three
-            act on training batches only, as tensors on the batch's device; validation, test and
-            predict batches are never changed.
+        augment_shift: ... and moved by up to this fraction of their width and height.
+        augment_stroke: Chance that an image's strokes are made a pixel thicker or thinner (half
+            each), as pens differ. All four act on training batches only, per image, as tensors
+            on the batch's device; validation, test and predict batches are never changed.
         predict_dir: Folder of digit images for ``predict``, subfolders included.
         num_workers: Worker processes that read images for ``predict``; MNIST itself needs none.
     """
@@ -162,6 +163,7 @@ class MNISTDataModule(LightningDataModule):
         augment_degrees: NonNegativeFloat = 0.0,
         augment_scale: ClosedUnitInterval = 0.0,
         augment_shift: ClosedUnitInterval = 0.0,
+        augment_stroke: ClosedUnitInterval = 0.0,
         predict_dir: Path | None = None,
         num_workers: NonNegativeInt = 2,
     ) -> None:
@@ -174,6 +176,7 @@ class MNISTDataModule(LightningDataModule):
         self.augment_degrees = augment_degrees
         self.augment_scale = augment_scale
         self.augment_shift = augment_shift
+        self.augment_stroke = augment_stroke
         self.predict_dir = predict_dir
         self.num_workers = num_workers
         self.train_set: TensorImages | None = None
@@ -236,11 +239,17 @@ class MNISTDataModule(LightningDataModule):
         return mnist.data, mnist.targets
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        augments = self.augment_degrees or self.augment_scale or self.augment_shift
-        if not augments or self.trainer is None or not self.trainer.training:
+        affine = self.augment_degrees or self.augment_scale or self.augment_shift
+        if not (affine or self.augment_stroke) or self.trainer is None or not self.trainer.training:
             return batch
-        degrees, scale, shift = self.augment_degrees, self.augment_scale, self.augment_shift
-        return [(random_affine(images, degrees, scale, shift), targets) for images, targets in batch]
+        augmented = []
+        for images, targets in batch:
+            if self.augment_stroke:
+                images = random_stroke_width(images, self.augment_stroke)
+            if affine:
+                images = random_affine(images, self.augment_degrees, self.augment_scale, self.augment_shift)
+            augmented.append((images, targets))
+        return augmented
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None

@@ -8,7 +8,7 @@ import torch
 import yaml
 from lightning.pytorch import Trainer, seed_everything
 
-from mnist_lit.augment import random_affine
+from mnist_lit.augment import random_affine, random_stroke_width
 from mnist_lit.data import MNISTDataModule
 from mnist_lit.errors import UserError
 from mnist_lit.system import DigitClassifier
@@ -96,3 +96,16 @@ def test_label_smoothing_and_nesterov_each_change_the_trained_weights(tiny_mnist
 def test_nesterov_without_momentum_is_refused() -> None:
     with pytest.raises(UserError, match=r"nesterov needs model\.momentum above 0"):
         DigitClassifier(nesterov=True)
+
+
+def test_stroke_jitter_thickens_or_thins_each_image_by_one_pixel() -> None:
+    torch.manual_seed(0)
+    images = torch.zeros(64, 28, 28, dtype=torch.uint8)
+    images[:, 4:24, 12:15] = 255  # a bar three pixels wide
+    widths = {int((image[14] > 0).sum()) for image in random_stroke_width(images, probability=1.0)}
+    assert widths == {1, 5}
+
+
+def test_no_stroke_jitter_leaves_images_unchanged() -> None:
+    images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
+    assert torch.equal(random_stroke_width(images, probability=0.0), images)
