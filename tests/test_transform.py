@@ -24,12 +24,13 @@ def test_normalization_uses_mnist_mean_and_std() -> None:
     torch.testing.assert_close(pixels, torch.full((1, 1, 28, 28), (1.0 - 0.1307) / 0.3081))
 
 
-def test_training_and_prediction_feed_the_network_identical_pixels(tiny_mnist: Path) -> None:
+def test_training_and_prediction_feed_the_network_identical_pixels(tiny_mnist: Path, tmp_path: Path) -> None:
     model = DigitClassifier(normalize=True)
     seen: list[torch.Tensor] = []
     model.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].clone()))
     datamodule = MNISTDataModule(data_dir=tiny_mnist, val_size=100, batches_per_step=1)
-    Trainer(fast_dev_run=1, accelerator="cpu", enable_progress_bar=False, num_sanity_val_steps=0).fit(model, datamodule)
+    trainer = Trainer(fast_dev_run=1, accelerator="cpu", enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule)
     datamodule.train_dataloader().sampler.set_epoch(0)
     ((trained_images, _),) = next(iter(datamodule.train_dataloader()))
     trained_pixels = seen[0]
