@@ -9,18 +9,20 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from mnist_lit.errors import UserError
 from mnist_lit.system import DigitClassifier
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load ``path`` with ``weights_only=True`` and check it is a checkpoint of this project's model.
+def read_checkpoint(path: Path, resume: bool = False) -> dict[str, Any]:
+    """Load ``path`` with ``weights_only=True`` and check it is a checkpoint of this project's model,
+    and, to ``resume`` training, that it holds the training state too.
 
     Raises:
-        UserError: the file is missing, is not a checkpoint, carries pickled Python objects, or
-            holds the weights of another network.
+        UserError: the file is missing, is not a checkpoint, carries pickled Python objects,
+            holds the weights of another network, or lacks what resuming needs.
     """
     if not path.is_file():
         problem = "is a folder" if path.is_dir() else "does not exist"
@@ -35,18 +37,25 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as error:  # torch.load raises many types for files that are not checkpoints
         raise UserError(f"{str(path)!r} is not a PyTorch checkpoint ({type(error).__name__})") from error
 
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise UserError(f"{str(path)!r} is not a Lightning checkpoint: it has no state_dict")
+    lightning_keys = ("state_dict", "pytorch-lightning_version")
+    if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in lightning_keys):
+        raise UserError(f"{str(path)!r} is not a Lightning checkpoint: pass a .ckpt file that fit wrote")
+    if not isinstance(checkpoint["state_dict"], dict) or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
+        raise UserError(f"checkpoint {str(path)!r} is malformed: its state_dict or hyper_parameters is not a mapping")
     expected = {name: tuple(tensor.shape) for name, tensor in DigitClassifier().state_dict().items()}
     found = {
-        name: tuple(tensor.shape)
+        name: tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else None
         for name, tensor in checkpoint["state_dict"].items()
-        if isinstance(tensor, torch.Tensor)
     }
-    if any(found.get(name) != shape for name, shape in expected.items() if name.startswith("net.")):
+    if found != expected:
         raise UserError(
             f"checkpoint {str(path)!r} holds a different network; this project's has layers "
             "net.fc1 (784->128), net.fc2 (128->64), net.fc3 (64->10)"
+        )
+    if resume and "optimizer_states" not in checkpoint:
+        raise UserError(
+            f"checkpoint {str(path)!r} holds weights only, not the training state fit needs to resume; "
+            "use it with test or predict, or resume from a last.ckpt"
         )
     return checkpoint
 
@@ -85,7 +94,8 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        if isinstance(exception, KeyboardInterrupt) and self.save_last and self.dirpath and not trainer.sanity_checking:
+        fitting = trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
+        if isinstance(exception, KeyboardInterrupt) and fitting and self.save_last and self.dirpath:
             path = self._save_last(trainer)
             rank_zero_info(f"Interrupted: saved {path}; continue with --ckpt_path {path}")
 

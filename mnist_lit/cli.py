@@ -48,7 +48,7 @@ class MNISTCLI(LightningCLI):
         super().parse_arguments(parser, args)
         subcommand_config = self.config.get(self.config.get("subcommand") or "")
         if isinstance(subcommand_config, Namespace) and subcommand_config.get("ckpt_path"):
-            read_checkpoint(Path(subcommand_config.ckpt_path))
+            read_checkpoint(Path(subcommand_config.ckpt_path), resume=self.config.subcommand == "fit")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]

@@ -112,7 +112,7 @@ def list_image_files(root: Path) -> tuple[list[str], int]:
     many other files were skipped.
 
     An image file is one whose extension Pillow can open. Links to folders are not followed,
-    so a link back to a parent folder cannot loop.
+    so a link back to a parent folder cannot loop; pipes and devices are skipped.
     """
     Image.init()
     readable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
@@ -120,7 +120,9 @@ def list_image_files(root: Path) -> tuple[list[str], int]:
     for folder, _, names in os.walk(root):
         relative = Path(folder).relative_to(root)
         for name in names:
-            if os.path.splitext(name)[1].lower() in readable:
+            full = os.path.join(folder, name)
+            special = os.path.exists(full) and not os.path.isfile(full)  # a pipe or device: reading could hang
+            if os.path.splitext(name)[1].lower() in readable and not special:
                 paths.append((relative / name).as_posix())
             else:
                 skipped += 1

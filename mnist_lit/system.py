@@ -81,8 +81,8 @@ class DigitClassifier(LightningModule):
             optimizer.zero_grad()
             self.manual_backward(image_losses.mean())
             optimizer.step()
-            if schedule is not None:
-                schedule.step()
+            if schedule is not None and schedule.last_epoch < schedule.total_steps:
+                schedule.step()  # past its end (a resumed epoch replayed, more epochs): stays at its last lr
             losses.append(image_losses.detach())
             predictions.append(logits.detach().argmax(dim=-1))
 
@@ -132,6 +132,8 @@ class DigitClassifier(LightningModule):
 
     def _sgd_steps(self) -> int:
         """SGD steps in the whole of fit: mini-batches per epoch on this process, times epochs."""
+        if self.trainer.max_epochs is None or self.trainer.max_epochs < 1:
+            raise UserError("model.lr_schedule onecycle needs trainer.max_epochs, to know how long the cycle is")
         loader = self.trainer.datamodule.train_dataloader()
         per_epoch = math.ceil(len(loader.sampler) / self.trainer.datamodule.batch_size)
         if isinstance(self.trainer.limit_train_batches, int):

@@ -50,6 +50,7 @@ def hard_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     photo(9).save(root / "a" / "b" / "deep.png")
     os.symlink("..", root / "a" / "loop")  # points back at its parent: must not be walked forever
     (root / "notes.txt").write_text("skipped")
+    os.mkfifo(root / "pipe.png")  # opening it would wait forever for a writer
     (root / "README").write_text("skipped")
     return root
 
@@ -113,7 +114,7 @@ def test_an_animated_gif_is_read_from_its_first_frame(hard_rows: Rows) -> None:
 def test_failures_end_in_a_summary_and_a_non_zero_status(hard_rows: Rows) -> None:
     _, stderr, code = hard_rows
     assert code == 2
-    assert "13 predicted, 5 failed, 2 non-image files skipped" in stderr
+    assert "13 predicted, 5 failed, 3 non-image files skipped" in stderr
     assert "Traceback" not in stderr
 
 
@@ -133,9 +134,32 @@ def test_a_pickled_payload_is_refused_without_running_it(tmp_path: Path) -> None
 
 def test_a_checkpoint_of_another_network_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "wide.ckpt"
-    torch.save({"state_dict": {"net.fc1.weight": torch.zeros(256, 784)}}, path)
+    torch.save({"state_dict": {"net.fc1.weight": torch.zeros(256, 784)}, "pytorch-lightning_version": "2.6"}, path)
     with pytest.raises(UserError, match="holds a different network"):
         read_checkpoint(path)
+
+
+def test_a_checkpoint_with_extra_weights_is_refused(trained: Path, tmp_path: Path) -> None:
+    checkpoint = torch.load(best_checkpoint(trained / "checkpoints" / "default" / "version_0"), weights_only=True)
+    checkpoint["state_dict"]["extra.weight"] = torch.zeros(3)
+    torch.save(checkpoint, tmp_path / "extra.ckpt")
+    with pytest.raises(UserError, match="holds a different network"):
+        read_checkpoint(tmp_path / "extra.ckpt")
+
+
+def test_a_bare_state_dict_is_not_taken_for_a_lightning_checkpoint(tmp_path: Path) -> None:
+    torch.save({"state_dict": {}}, tmp_path / "bare.ckpt")
+    with pytest.raises(UserError, match="is not a Lightning checkpoint"):
+        read_checkpoint(tmp_path / "bare.ckpt")
+
+
+def test_resuming_from_a_weights_only_checkpoint_is_refused(trained: Path, tmp_path: Path) -> None:
+    checkpoint = torch.load(best_checkpoint(trained / "checkpoints" / "default" / "version_0"), weights_only=True)
+    del checkpoint["optimizer_states"]
+    torch.save(checkpoint, tmp_path / "weights.ckpt")
+    assert read_checkpoint(tmp_path / "weights.ckpt")["state_dict"]  # fine for test and predict
+    with pytest.raises(UserError, match="holds weights only"):
+        read_checkpoint(tmp_path / "weights.ckpt", resume=True)
 
 
 def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path: Path) -> None:
