@@ -109,3 +109,23 @@ def test_stroke_jitter_thickens_or_thins_each_image_by_one_pixel() -> None:
 def test_no_stroke_jitter_leaves_images_unchanged() -> None:
     images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
     assert torch.equal(random_stroke_width(images, probability=0.0), images)
+
+
+def test_onecycle_resumed_for_more_epochs_holds_its_last_rate(tiny_mnist: Path, tmp_path: Path) -> None:
+    _, trainer = fitted_model(tiny_mnist, lr_schedule="onecycle")
+    trainer.save_checkpoint(tmp_path / "two_epochs.ckpt")
+    final_lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+    longer = Trainer(
+        max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )  # fmt: skip
+    datamodule = MNISTDataModule(data_dir=tiny_mnist, val_size=100, batch_size=32)
+    longer.fit(
+        DigitClassifier(lr=0.05, momentum=0.9, lr_schedule="onecycle"),
+        datamodule,
+        ckpt_path=tmp_path / "two_epochs.ckpt",
+    )
+
+    assert longer.current_epoch == 3
+    assert longer.optimizers[0].param_groups[0]["lr"] == final_lr
