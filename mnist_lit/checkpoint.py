@@ -79,28 +79,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class BestAndLastCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint, with a ``last.ckpt`` that follows every epoch and Ctrl-C.
+    """Lightning's ModelCheckpoint, with a ``last.ckpt`` written at the end of every epoch.
 
     Since Lightning 2.6, ``save_last`` writes ``last.ckpt`` only when a best checkpoint is saved at
     the same step, so after an epoch that did not improve, ``last.ckpt`` would be stale and a
-    resumed run would repeat epochs. Here it is rewritten at the end of every training epoch, and
-    when Ctrl-C stops ``fit``.
+    resumed run would repeat epochs. Here it is rewritten at the end of every training epoch.
+
+    When Ctrl-C stops ``fit``, ``last.ckpt`` is left at the last complete epoch rather than
+    overwritten with the state in the middle of one: a plain DataLoader cannot resume mid-epoch,
+    so only an epoch boundary lets the resumed run see the batches an unbroken run would.
     """
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         if self.save_last and self.dirpath and not trainer.fast_dev_run:
-            self._save_last(trainer)
+            path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+            trainer.save_checkpoint(path, weights_only=False)  # the whole training state, to resume from
+            self.last_model_path = str(path)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        fitting = trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
-        if isinstance(exception, KeyboardInterrupt) and fitting and self.save_last and self.dirpath:
-            path = self._save_last(trainer)
-            rank_zero_info(f"Interrupted: saved {path}; continue with --ckpt_path {path}")
-
-    def _save_last(self, trainer: Trainer) -> Path:
-        path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
-        trainer.save_checkpoint(path, weights_only=False)  # the whole training state, to resume from
-        self.last_model_path = str(path)
-        return path
+        if not isinstance(exception, KeyboardInterrupt) or trainer.state.fn != TrainerFn.FITTING:
+            return
+        if self.last_model_path:
+            rank_zero_info(
+                f"Interrupted: {self.last_model_path} holds the last complete epoch; continue with "
+                f"--ckpt_path {self.last_model_path} (the interrupted epoch runs again from its start)"
+            )
+        else:
+            rank_zero_info("Interrupted during the first epoch: no checkpoint to continue from")

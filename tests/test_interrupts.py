@@ -73,15 +73,16 @@ def test_a_killed_fit_leaves_loadable_checkpoints_and_resumes_to_the_same_result
     assert abs(resumed_acc - unbroken_acc) <= 0.001
 
 
-def test_ctrl_c_stops_fit_and_saves_a_last_checkpoint(tiny_mnist: Path, tmp_path: Path) -> None:
+def test_ctrl_c_stops_fit_leaving_last_ckpt_at_the_last_complete_epoch(tiny_mnist: Path, tmp_path: Path) -> None:
     process = start(fit_command(tiny_mnist), tmp_path)
     last = tmp_path / "checkpoints" / "default" / "version_0" / "checkpoints" / "last.ckpt"
     wait_for(last, process)
-    time.sleep(0.5)
-    step_at_epoch_end = torch.load(last, weights_only=True)["global_step"]
+    time.sleep(0.5)  # into the second epoch
+    epoch_end = torch.load(last, weights_only=True)
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=60)[1]
 
     assert "Traceback" not in stderr
+    assert f"continue with --ckpt_path {last.relative_to(tmp_path)}" in stderr
     checkpoint = torch.load(last, weights_only=True, map_location="cpu")
-    assert checkpoint["global_step"] > step_at_epoch_end  # saved at the interruption, mid-epoch
+    assert (checkpoint["epoch"], checkpoint["global_step"]) == (epoch_end["epoch"], epoch_end["global_step"])
