@@ -54,18 +54,10 @@ def timer_records(path: Path, kind: str) -> list[dict[str, float]]:
     return [record for line in path.read_text().splitlines() if (record := json.loads(line))["kind"] == kind]
 
 
-def mnist_lit(subcommand: str, out: Path, timer: Path, *args: str) -> dict[str, float]:
+def mnist_lit(subcommand: str, out: Path, timer: Path, *args: str, config: Path = CONFIG) -> dict[str, float]:
     callback = json.dumps({"class_path": "benchmarks.epoch_timer.LoopTimer", "init_args": {"output": str(timer)}})
-    command = [
-        sys.executable,
-        "-m",
-        "mnist_lit",
-        subcommand,
-        "--config",
-        str(CONFIG),
-        f"--trainer.callbacks+={callback}",
-    ]
-    return measure([*command, *args], cwd=out, log=out / f"{subcommand}.log")
+    command = [sys.executable, "-m", "mnist_lit", subcommand, f"--config={config}", f"--trainer.callbacks+={callback}"]
+    return measure([*command, *args], cwd=out, log=out / f"{subcommand}_{config.stem}.log")
 
 
 def main() -> None:
