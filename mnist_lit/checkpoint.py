@@ -13,7 +13,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from mnist_lit.errors import UserError
-from mnist_lit.system import DigitClassifier
+from mnist_lit.net import MLP
 
 
 def read_checkpoint(path: Path, resume: bool = False) -> dict[str, Any]:
@@ -42,7 +42,9 @@ def read_checkpoint(path: Path, resume: bool = False) -> dict[str, Any]:
         raise UserError(f"{str(path)!r} is not a Lightning checkpoint: pass a .ckpt file that fit wrote")
     if not isinstance(checkpoint["state_dict"], dict) or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
         raise UserError(f"checkpoint {str(path)!r} is malformed: its state_dict or hyper_parameters is not a mapping")
-    expected = {name: tuple(tensor.shape) for name, tensor in DigitClassifier().state_dict().items()}
+    # The LightningModule's weights are the MLP's, under "net."; checking against the bare MLP
+    # spares building a whole LightningModule, metrics and all, for a shape check.
+    expected = {f"net.{name}": tuple(tensor.shape) for name, tensor in MLP().state_dict().items()}
     found = {
         name: tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else None
         for name, tensor in checkpoint["state_dict"].items()
