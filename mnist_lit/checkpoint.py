@@ -2,6 +2,7 @@
 
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,32 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
 
 from mnist_lit.errors import UserError
 from mnist_lit.net import MLP
 
 
-def read_checkpoint(path: Path, resume: bool = False) -> dict[str, Any]:
-    """Load ``path`` with ``weights_only=True`` and check it is a checkpoint of this project's model,
-    and, to ``resume`` training, that it holds the training state too.
+@dataclass
+class Checkpoint:
+    """The weights in a checkpoint file, checked against this project's network.
+
+    Attributes:
+        net_state: The MLP's state dict, keyed ``fc1.weight`` ... ``fc3.bias``.
+        hyper_parameters: The LightningModule's arguments; empty for a tutorial-format file.
+        lightning: True for a checkpoint that ``fit`` wrote; False for a bare state dict saved
+            the tutorial's way, ``torch.save(model.state_dict(), "mnist_mlp_model.pth")``.
+    """
+
+    net_state: dict[str, Tensor]
+    hyper_parameters: dict[str, Any]
+    lightning: bool
+
+
+def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
+    """Load ``path`` with ``weights_only=True`` and check it holds this project's network: a
+    Lightning checkpoint that ``fit`` wrote, or the tutorial's state dict. To ``resume`` training,
+    it must be a Lightning checkpoint with the training state too.
 
     Raises:
         UserError: the file is missing, is not a checkpoint, carries pickled Python objects,
@@ -26,7 +45,10 @@ def read_checkpoint(path: Path, resume: bool = False) -> dict[str, Any]:
     """
     if not path.is_file():
         problem = "is a folder" if path.is_dir() else "does not exist"
-        raise UserError(f"checkpoint {str(path)!r} {problem}: pass --ckpt_path the .ckpt file a fit run wrote")
+        raise UserError(
+            f"checkpoint {str(path)!r} {problem}: pass --ckpt_path the .ckpt file a fit run wrote, "
+            "or a .pth state dict saved the tutorial's way"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -37,29 +59,52 @@ def read_checkpoint(path: Path, resume: bool = False) -> dict[str, Any]:
     except Exception as error:  # torch.load raises many types for files that are not checkpoints
         raise UserError(f"{str(path)!r} is not a PyTorch checkpoint ({type(error).__name__})") from error
 
+    if _is_state_dict(checkpoint):
+        _check_network(path, checkpoint, prefix="")
+        if resume:
+            raise UserError(
+                f"checkpoint {str(path)!r} holds the tutorial's weights only, not the training state "
+                "fit needs to resume; use it with test or predict"
+            )
+        return Checkpoint(dict(checkpoint), {}, lightning=False)
+
     lightning_keys = ("state_dict", "pytorch-lightning_version")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in lightning_keys):
-        raise UserError(f"{str(path)!r} is not a Lightning checkpoint: pass a .ckpt file that fit wrote")
-    if not isinstance(checkpoint["state_dict"], dict) or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
-        raise UserError(f"checkpoint {str(path)!r} is malformed: its state_dict or hyper_parameters is not a mapping")
-    # The LightningModule's weights are the MLP's, under "net."; checking against the bare MLP
-    # spares building a whole LightningModule, metrics and all, for a shape check.
-    expected = {f"net.{name}": tuple(tensor.shape) for name, tensor in MLP().state_dict().items()}
-    found = {
-        name: tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else None
-        for name, tensor in checkpoint["state_dict"].items()
-    }
-    if found != expected:
         raise UserError(
-            f"checkpoint {str(path)!r} holds a different network; this project's has layers "
-            "net.fc1 (784->128), net.fc2 (128->64), net.fc3 (64->10)"
+            f"{str(path)!r} is neither a Lightning checkpoint nor a state dict: pass a .ckpt file that fit wrote"
         )
+    hyper_parameters = checkpoint.get("hyper_parameters", {})
+    if not isinstance(checkpoint["state_dict"], dict) or not isinstance(hyper_parameters, dict):
+        raise UserError(f"checkpoint {str(path)!r} is malformed: its state_dict or hyper_parameters is not a mapping")
+    _check_network(path, checkpoint["state_dict"], prefix="net.")
     if resume and "optimizer_states" not in checkpoint:
         raise UserError(
             f"checkpoint {str(path)!r} holds weights only, not the training state fit needs to resume; "
             "use it with test or predict, or resume from a last.ckpt"
         )
-    return checkpoint
+    net_state = {name.removeprefix("net."): tensor for name, tensor in checkpoint["state_dict"].items()}
+    return Checkpoint(net_state, hyper_parameters, lightning=True)
+
+
+def _is_state_dict(checkpoint: object) -> bool:
+    """A bare state dict, as ``torch.save(model.state_dict(), ...)`` writes: names to tensors only."""
+    return (
+        isinstance(checkpoint, dict)
+        and len(checkpoint) > 0
+        and all(isinstance(tensor, Tensor) for tensor in checkpoint.values())
+    )
+
+
+def _check_network(path: Path, state_dict: dict[str, object], prefix: str) -> None:
+    """Refuse weights whose names or shapes differ from the bare MLP's, under ``prefix``."""
+    # Checking against the bare MLP spares building a whole LightningModule, metrics and all.
+    expected = {f"{prefix}{name}": tuple(tensor.shape) for name, tensor in MLP().state_dict().items()}
+    found = {name: tuple(tensor.shape) if isinstance(tensor, Tensor) else None for name, tensor in state_dict.items()}
+    if found != expected:
+        raise UserError(
+            f"checkpoint {str(path)!r} holds a different network; this project's has the layers "
+            f"{prefix}fc1 (784->128), {prefix}fc2 (128->64) and {prefix}fc3 (64->10), each with weight and bias"
+        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,4 +1,4 @@
-"""The command line: LightningCLI with its fit, validate, test and predict subcommands."""
+"""The command line: LightningCLI with its fit, validate, test and predict subcommands, and export."""
 
 import sys
 from pathlib import Path
@@ -6,12 +6,15 @@ from pathlib import Path
 from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from mnist_lit.checkpoint import BestAndLastCheckpoint, read_checkpoint
+from mnist_lit import export
+from mnist_lit.checkpoint import BestAndLastCheckpoint, Checkpoint, read_checkpoint
 from mnist_lit.data import MNISTDataModule
 from mnist_lit.errors import UserError
+from mnist_lit.report import TestReport
 from mnist_lit.system import DigitClassifier
 from mnist_lit.writer import CSVPredictionWriter
 
@@ -28,8 +31,10 @@ TRAINER_DEFAULTS = {
 
 
 class MNISTCLI(LightningCLI):
-    """LightningCLI with a best-and-last checkpoint callback, a CSV prediction writer, and
-    checkpoints checked before use."""
+    """LightningCLI with a best-and-last checkpoint callback, a CSV prediction writer, a test
+    report, checkpoints checked before use, and the tutorial's state dicts accepted as checkpoints."""
+
+    checkpoint: Checkpoint | None = None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
@@ -43,12 +48,14 @@ class MNISTCLI(LightningCLI):
             }
         )
         parser.add_lightning_class_args(CSVPredictionWriter, "predictions")
+        parser.add_lightning_class_args(TestReport, "report")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         super().parse_arguments(parser, args)
         subcommand_config = self.config.get(self.config.get("subcommand") or "")
         if isinstance(subcommand_config, Namespace) and subcommand_config.get("ckpt_path"):
-            read_checkpoint(Path(subcommand_config.ckpt_path), resume=self.config.subcommand == "fit")
+            path = Path(subcommand_config.ckpt_path)
+            self.checkpoint = read_checkpoint(path, resume=self.config.subcommand == "fit")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -60,8 +67,20 @@ class MNISTCLI(LightningCLI):
                 f"{self.subcommand} needs a trained model: pass --ckpt_path with a .ckpt file that fit wrote"
             )
         _refuse_existing_run_folder(config.trainer.logger)
+        if self.checkpoint is not None and not self.checkpoint.lightning:
+            config.ckpt_path = None  # the Trainer reads only its own format: the weights go in below
         if self.subcommand == "predict" and config.return_predictions is None:
             config.return_predictions = False  # the writer streams rows; holding them all would grow with the folder
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        if self.checkpoint is not None and not self.checkpoint.lightning:
+            self.model.net.load_state_dict(self.checkpoint.net_state)
+
+    def after_test(self) -> None:
+        report = next(callback for callback in self.trainer.callbacks if isinstance(callback, TestReport))
+        for path in report.paths:
+            rank_zero_info(f"Wrote {path}")
 
     def after_predict(self) -> None:
         writer = next(callback for callback in self.trainer.callbacks if isinstance(callback, CSVPredictionWriter))
@@ -78,6 +97,22 @@ class MNISTCLI(LightningCLI):
                 f"Best checkpoint (val/acc {float(callback.best_model_score):.4f}): {callback.best_model_path}"
             )
             rank_zero_info(f"Last checkpoint: {callback.last_model_path}")
+        self._draw_curves()
+
+    def _draw_curves(self) -> None:
+        """Draw the per-epoch curves from the CSV logger's metrics, once every row is on disk."""
+        logger = self.trainer.logger
+        if not self.trainer.is_global_zero or not isinstance(logger, CSVLogger):
+            return  # other loggers have their own viewers, TensorBoard's among them
+        logger.save()
+        metrics_csv = Path(logger.experiment.metrics_file_path)
+        if not metrics_csv.is_file():
+            return
+        from mnist_lit.plots import draw_curves  # matplotlib loads only when there is something to draw
+
+        path = metrics_csv.with_name("curves.png")
+        draw_curves(metrics_csv, path)
+        rank_zero_info(f"Loss and accuracy per epoch: {path}")
 
 
 def _refuse_existing_run_folder(logger: object) -> None:
@@ -107,8 +142,12 @@ def run(args: ArgsType = None) -> MNISTCLI:
 
 def main(args: ArgsType = None) -> None:
     """Run the CLI; a user's mistake ends in one line on stderr and exit status 2."""
+    command = sys.argv[1:] if args is None else args
     try:
-        run(args)
+        if isinstance(command, list) and command[:1] == ["export"]:
+            export.main(command[1:])
+        else:
+            run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -100,16 +100,18 @@ class DigitClassifier(LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, self.val_loss, self.val_acc, "val")
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_loss, self.test_acc, "test")
+    def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """Returns the logits, for the callbacks that report on the test set."""
+        return self._evaluate(batch, self.test_loss, self.test_acc, "test")
 
-    def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> None:
+    def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> Tensor:
         images, targets = batch
         logits = self(images)
         loss_metric.update(F.cross_entropy(logits, targets, reduction="none"))
         acc_metric.update(logits.argmax(dim=-1), targets)
         self.log(f"{stage}/loss", loss_metric, prog_bar=True)
         self.log(f"{stage}/acc", acc_metric, prog_bar=True)
+        return logits
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """For each image: the predicted ``digit``, its probability ``confidence``, and ``probs``."""

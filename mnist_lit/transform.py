@@ -28,7 +28,10 @@ class PixelTransform(nn.Module):
         self.normalize = normalize
 
     def forward(self, images: Tensor) -> Tensor:
-        pixels = images.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE).to(torch.float32) / MAX_PIXEL
+        return self.standardize(images.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE).to(torch.float32) / MAX_PIXEL)
+
+    def standardize(self, pixels: Tensor) -> Tensor:
+        """The second half of the transform, for float pixels already scaled to [0, 1]."""
         if self.normalize:
-            pixels = (pixels - MNIST_MEAN) / MNIST_STD
+            return (pixels - MNIST_MEAN) / MNIST_STD
         return pixels

@@ -1,6 +1,7 @@
 """The command line end to end, in-process, on the tiny MNIST the fixtures write."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,14 +35,16 @@ def test_checkpoint_loads_with_weights_only_and_holds_only_plain_hyperparameters
 
 
 def test_fitting_twice_keeps_the_first_runs_checkpoints(
-    trained: Path, tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch
+    trained: Path, tiny_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first_best = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    runs = tmp_path / "checkpoints" / "default"
+    shutil.copytree(trained / "checkpoints" / "default" / "version_0", runs / "version_0")
+    first_best = best_checkpoint(runs / "version_0")
     before = first_best.read_bytes()
-    monkeypatch.chdir(trained)
+    monkeypatch.chdir(tmp_path)
     run([*fit_args(tiny_mnist), "--trainer.max_epochs=1"])
     assert first_best.read_bytes() == before
-    assert (trained / "checkpoints" / "default" / "version_1" / "checkpoints" / "last.ckpt").is_file()
+    assert (runs / "version_1" / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_test_from_the_checkpoint_reports_the_same_accuracy_every_time(

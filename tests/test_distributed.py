@@ -76,3 +76,6 @@ def test_two_process_ddp_trains_and_tests_to_the_single_process_accuracy(tiny_mn
     cli(tmp_path, "test", data, f"--ckpt_path={last}")
     cli(tmp_path, "test", data, f"--ckpt_path={last}", *TWO_PROCESSES)
     assert logged_test_acc(runs / "version_2") == logged_test_acc(runs / "version_1")
+    per_class = (runs / "version_2" / "per_class.csv").read_text()
+    assert per_class == (runs / "version_1" / "per_class.csv").read_text()
+    assert sum(int(row["support"]) for row in csv.DictReader(per_class.splitlines())) == TINY_TEST

@@ -147,9 +147,9 @@ def test_a_checkpoint_with_extra_weights_is_refused(trained: Path, tmp_path: Pat
         read_checkpoint(tmp_path / "extra.ckpt")
 
 
-def test_a_bare_state_dict_is_not_taken_for_a_lightning_checkpoint(tmp_path: Path) -> None:
+def test_a_dict_with_no_lightning_keys_and_no_tensors_is_refused(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "bare.ckpt")
-    with pytest.raises(UserError, match="is not a Lightning checkpoint"):
+    with pytest.raises(UserError, match="is neither a Lightning checkpoint nor a state dict"):
         read_checkpoint(tmp_path / "bare.ckpt")
 
 
@@ -157,7 +157,7 @@ def test_resuming_from_a_weights_only_checkpoint_is_refused(trained: Path, tmp_p
     checkpoint = torch.load(best_checkpoint(trained / "checkpoints" / "default" / "version_0"), weights_only=True)
     del checkpoint["optimizer_states"]
     torch.save(checkpoint, tmp_path / "weights.ckpt")
-    assert read_checkpoint(tmp_path / "weights.ckpt")["state_dict"]  # fine for test and predict
+    assert read_checkpoint(tmp_path / "weights.ckpt").lightning  # fine for test and predict
     with pytest.raises(UserError, match="holds weights only"):
         read_checkpoint(tmp_path / "weights.ckpt", resume=True)
 
