@@ -1,9 +1,11 @@
 """The command line: LightningCLI with its fit, validate, test and predict subcommands, and export."""
 
 import sys
+import warnings
 from pathlib import Path
 
 from jsonargparse import ArgumentError, Namespace
+from lightning.fabric.utilities.seed import max_seed_value, min_seed_value
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
@@ -52,10 +54,41 @@ class MNISTCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         super().parse_arguments(parser, args)
-        subcommand_config = self.config.get(self.config.get("subcommand") or "")
-        if isinstance(subcommand_config, Namespace) and subcommand_config.get("ckpt_path"):
-            path = Path(subcommand_config.ckpt_path)
-            self.checkpoint = read_checkpoint(path, resume=self.config.subcommand == "fit")
+        subcommand = self.config.get("subcommand")
+        config = self.config.get(subcommand or "")
+        if not isinstance(config, Namespace):
+            return  # --help, --print_config and the like
+        seed = config.get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not min_seed_value <= seed <= max_seed_value:
+            raise UserError(
+                f"seed_everything must be a whole number from {min_seed_value} to {max_seed_value}, "
+                f"or true for a random one; got {seed}"
+            )
+        if config.get("ckpt_path"):
+            path = Path(config.ckpt_path)
+            self.checkpoint = read_checkpoint(path, resume=subcommand == "fit")
+            self._check_stored_settings(parser, path)
+
+    def _check_stored_settings(self, parser: LightningArgumentParser, path: Path) -> None:
+        """LightningCLI rebuilds the model from the settings a checkpoint stores, over the config's.
+        Check those settings first, to name the checkpoint if they are bad, and say what they replace."""
+        stored = {name: value for name, value in self.checkpoint.hyper_parameters.items() if name != "_instantiator"}
+        if not stored:
+            return
+        subcommand = self.config.subcommand
+        try:
+            merged = parser.parse_object({subcommand: {"model": stored}}, self.config.clone())
+        except ArgumentError as error:
+            reason = " ".join(str(error).split())
+            raise UserError(
+                f"checkpoint {str(path)!r} stores model settings this version cannot use: {reason}"
+            ) from error
+        given, used = self.config[subcommand].model, merged[subcommand].model
+        replaced = [
+            f"{name}={value} (not {given.get(name)})" for name, value in used.items() if given.get(name) != value
+        ]
+        if replaced:
+            rank_zero_info(f"Model settings from the checkpoint replace the config's: {', '.join(replaced)}")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -67,6 +100,14 @@ class MNISTCLI(LightningCLI):
                 f"{self.subcommand} needs a trained model: pass --ckpt_path with a .ckpt file that fit wrote"
             )
         _refuse_existing_run_folder(config.trainer.logger)
+        root = Path(config.trainer.default_root_dir or ".")
+        if config.trainer.logger is False and (root / "config.yaml").exists():
+            raise UserError(
+                f"with trainer.logger false, runs write straight into {str(root)!r}, which holds an earlier run's "
+                "config.yaml: pass --trainer.default_root_dir with a new folder, or leave the logger on"
+            )
+        if self.subcommand != "fit":  # checkpoint-callback state in the checkpoint is of no use here
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
         if self.checkpoint is not None and not self.checkpoint.lightning:
             config.ckpt_path = None  # the Trainer reads only its own format: the weights go in below
         if self.subcommand == "predict" and config.return_predictions is None:
@@ -76,6 +117,12 @@ class MNISTCLI(LightningCLI):
         super().instantiate_classes()
         if self.checkpoint is not None and not self.checkpoint.lightning:
             self.model.net.load_state_dict(self.checkpoint.net_state)
+
+    def before_predict(self) -> None:
+        if self.trainer.world_size > 1:  # refused before Lightning starts the other processes
+            raise UserError(
+                "predict writes one CSV from one process: run it without --trainer.devices/--trainer.strategy"
+            )
 
     def after_test(self) -> None:
         report = next(callback for callback in self.trainer.callbacks if isinstance(callback, TestReport))

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveInt
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt, restricted_number_type
+from lightning.fabric.utilities.seed import max_seed_value, min_seed_value
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from PIL import Image
@@ -26,6 +27,9 @@ MNIST_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+# The range Lightning's seed_everything accepts, for the split's seed too.
+Seed = restricted_number_type("Seed", int, [(">=", min_seed_value), ("<=", max_seed_value)])
+Degrees = restricted_number_type("Degrees", float, [(">=", 0), ("<=", 180)])
 
 
 class TensorImages(Dataset[tuple[Tensor, Tensor]]):
@@ -161,8 +165,8 @@ class MNISTDataModule(LightningDataModule):
         batch_size: PositiveInt = 64,
         batches_per_step: PositiveInt = 32,
         val_size: PositiveInt = 5000,
-        split_seed: int = 42,
-        augment_degrees: NonNegativeFloat = 0.0,
+        split_seed: Seed = 42,
+        augment_degrees: Degrees = 0.0,
         augment_scale: ClosedUnitInterval = 0.0,
         augment_shift: ClosedUnitInterval = 0.0,
         augment_stroke: ClosedUnitInterval = 0.0,
@@ -195,10 +199,14 @@ class MNISTDataModule(LightningDataModule):
             return
         if all((self.raw_dir / name).is_file() for name in MNIST_FILES):
             return
+        created = [folder for folder in (self.raw_dir, self.raw_dir.parent, self.data_dir) if not folder.exists()]
         try:
             MNIST(self.data_dir, train=True, download=True)
             MNIST(self.data_dir, train=False, download=True)
         except Exception as error:  # torchvision raises bare RuntimeError/URLError on any failed mirror
+            for folder in created:  # a mistyped data_dir should not leave empty MNIST/raw folders behind
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
             raise UserError(
                 f"MNIST is not in {str(self.raw_dir)!r} and could not be downloaded ({type(error).__name__}). "
                 f"Put the four files {', '.join(MNIST_FILES)} there, or point --data.data_dir at the folder "

@@ -5,7 +5,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, PositiveFloat
+from jsonargparse.typing import ClosedUnitInterval, restricted_number_type
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
@@ -18,6 +18,11 @@ from mnist_lit.transform import PixelTransform
 
 Batch = tuple[Tensor, Tensor]
 
+# Types that LightningCLI checks while parsing, so a bad value is named before any work starts.
+FinitePositiveFloat = restricted_number_type("FinitePositiveFloat", float, [(">", 0), ("<", math.inf)])
+FiniteNonNegativeFloat = restricted_number_type("FiniteNonNegativeFloat", float, [(">=", 0), ("<", math.inf)])
+Momentum = restricted_number_type("Momentum", float, [(">=", 0), ("<", 1)])  # 1 or more never settles
+
 
 class DigitClassifier(LightningModule):
     """Classifies 28x28 uint8 MNIST-style images into the digits 0-9.
@@ -29,7 +34,7 @@ class DigitClassifier(LightningModule):
 
     Args:
         lr: SGD learning rate.
-        momentum: SGD momentum; 0 is plain SGD, as in the tutorial.
+        momentum: SGD momentum, from 0 up to but not including 1; 0 is plain SGD, as in the tutorial.
         nesterov: Use Nesterov momentum (needs momentum above 0).
         weight_decay: L2 penalty added by SGD.
         lr_schedule: ``constant`` keeps ``lr``; ``onecycle`` warms up to ``lr`` over the first 30%
@@ -42,10 +47,10 @@ class DigitClassifier(LightningModule):
 
     def __init__(
         self,
-        lr: PositiveFloat = 0.01,
-        momentum: NonNegativeFloat = 0.0,
+        lr: FinitePositiveFloat = 0.01,
+        momentum: Momentum = 0.0,
         nesterov: bool = False,
-        weight_decay: NonNegativeFloat = 0.0,
+        weight_decay: FiniteNonNegativeFloat = 0.0,
         lr_schedule: Literal["constant", "onecycle"] = "constant",
         label_smoothing: ClosedUnitInterval = 0.0,
         dropout: ClosedUnitInterval = 0.0,

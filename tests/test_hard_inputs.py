@@ -3,12 +3,15 @@
 import csv
 import io
 import os
+import urllib.error
+import warnings
 import zipfile
 from contextlib import redirect_stderr
 from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from PIL import Image, ImageOps
 
 from mnist_lit.checkpoint import read_checkpoint
@@ -196,9 +199,16 @@ def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu(trained: Path, tiny_mnist: P
     [
         (
             "--model.lr=-0.1",
-            'Parser key "model.lr": Not of type PositiveFloat: -0.1 does not conform to restriction v>0',
+            'Parser key "model.lr": Not of type FinitePositiveFloat: -0.1 does not conform to restriction v>0',
         ),
-        ("--model.lr=0", 'Parser key "model.lr": Not of type PositiveFloat: 0 does not conform to restriction v>0'),
+        ("--model.lr=0", 'Parser key "model.lr": Not of type FinitePositiveFloat: 0 does not conform to restriction'),
+        ("--model.lr=inf", 'Parser key "model.lr": Not of type FinitePositiveFloat: inf does not conform'),
+        ("--model.lr=nan", 'Parser key "model.lr": Not of type FinitePositiveFloat: nan does not conform'),
+        ("--model.momentum=5", 'Parser key "model.momentum": Not of type Momentum: 5 does not conform to restriction'),
+        ("--seed_everything=99999999999", "seed_everything must be a whole number from 0 to 4294967295"),
+        ("--seed_everything=-1", "seed_everything must be a whole number from 0 to 4294967295"),
+        ("--data.split_seed=-1", 'Parser key "data.split_seed": Not of type Seed: -1 does not conform'),
+        ("--data.augment_degrees=1000", 'Parser key "data.augment_degrees": Not of type Degrees: 1000 does not'),
         ("--data.batch_size=0", 'Parser key "data.batch_size": Not of type PositiveInt: 0 does not conform'),
         ("--data.batch_size=-64", 'Parser key "data.batch_size": Not of type PositiveInt: -64 does not conform'),
         ("--trainer.max_epochs=0", "trainer.max_epochs must be a whole number of at least 1, got 0"),
@@ -228,3 +238,77 @@ def test_impossible_settings_fail_before_any_work_with_one_line(
     assert len(error) == 1 or "Seed set" in error[0]
     assert error[-1].startswith(f"error: {message}")
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_a_second_run_with_the_logger_off_is_refused_before_it_overwrites_the_first(
+    tiny_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", CONFIG, f"--data.data_dir={tiny_mnist}", "--data.val_size=100", *QUIET]
+    main([*args, "--trainer.max_epochs=1", "--trainer.logger=false"])
+    first_last = (tmp_path / "checkpoints" / "last.ckpt").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--trainer.max_epochs=2", "--trainer.logger=false"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "error: with trainer.logger false, runs write straight into '.', which holds an earlier run's config.yaml"
+    )
+    assert (tmp_path / "checkpoints" / "last.ckpt").read_bytes() == first_last
+
+
+def test_predict_on_two_processes_is_refused_before_they_start(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    draw_digit(4, 28).save(tmp_path / "4.png")
+    monkeypatch.chdir(tmp_path)
+    two_processes = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={tmp_path}", *two_processes])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: predict writes one CSV from one process")
+
+
+def test_bad_settings_stored_in_a_checkpoint_are_blamed_on_the_checkpoint(
+    trained: Path, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = torch.load(best_checkpoint(trained / "checkpoints" / "default" / "version_0"), weights_only=True)
+    checkpoint["hyper_parameters"]["lr"] = -1.0
+    torch.save(checkpoint, tmp_path / "edited.ckpt")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--config", CONFIG, f"--data.data_dir={tiny_mnist}", f"--ckpt_path={tmp_path / 'edited.ckpt'}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: checkpoint {str(tmp_path / 'edited.ckpt')!r} stores model settings this version cannot use: "
+        'Parser key "model.lr"'
+    )
+
+
+def test_settings_a_checkpoint_replaces_are_named(
+    trained: Path, tiny_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints" / "default" / "version_0").mkdir(parents=True)  # not the checkpoint's own folder
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(["test", "--config", CONFIG, f"--data.data_dir={tiny_mnist}", f"--ckpt_path={ckpt}", *QUIET])
+    assert "Model settings from the checkpoint replace the config's: lr=0.1 (not 0.01), momentum=0.9 (not 0.0)" in (
+        caplog.text
+    )
+    assert not [warning for warning in caught if "dirpath has changed" in str(warning.message)]
+
+
+def test_a_failed_download_leaves_no_empty_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", offline)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", CONFIG, "--data.data_dir=typo", *QUIET])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: MNIST is not in 'typo/MNIST/raw' and could not be downloaded")
+    assert not (tmp_path / "typo").exists()
