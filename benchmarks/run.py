@@ -11,7 +11,8 @@ Everything runs in one go, each measurement in a process of its own, on real MNI
    PNG files, beside a bare Pillow open-and-decode loop over the same files;
 5. a process that only imports lightning, torchvision and torchmetrics, for peak memory.
 
-It prints seconds per epoch, whole-process wall time, peak memory (RSS) and test accuracy of
+It prints seconds per epoch (the median over the epochs, so one epoch slowed by another job on a
+shared machine does not decide), whole-process wall time, peak memory (RSS) and test accuracy of
 each, and the ratios the project targets; the figures also go to ``benchmarks/out/results.json``.
 Absolute times vary with the machine and its load; the ratios, taken within one run, are the
 figures to compare.
@@ -80,7 +81,10 @@ def main() -> None:
             out / f"{loop}.log",
         )
         loop_result = json.loads(result.read_text())
-        results[loop] |= {"epoch_s": statistics.mean(loop_result["epoch_seconds"]), "test_acc": loop_result["test_acc"]}
+        results[loop] |= {
+            "epoch_s": statistics.median(loop_result["epoch_seconds"]),
+            "test_acc": loop_result["test_acc"],
+        }
         print(f"{loop}: {results[loop]}", flush=True)
 
     results["imports"] = measure(
@@ -88,7 +92,7 @@ def main() -> None:
     )
 
     results["fit"] = mnist_lit("fit", out, timer, f"--data.data_dir={data_dir}")
-    results["fit"]["epoch_s"] = statistics.mean(record["seconds"] for record in timer_records(timer, "train_epoch"))
+    results["fit"]["epoch_s"] = statistics.median(record["seconds"] for record in timer_records(timer, "train_epoch"))
     (checkpoint,) = out.glob("checkpoints/default/version_0/checkpoints/last.ckpt")
     results["test"] = mnist_lit("test", out, timer, f"--data.data_dir={data_dir}", f"--ckpt_path={checkpoint}")
     (test_record,) = timer_records(timer, "test")

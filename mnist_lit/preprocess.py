@@ -84,7 +84,7 @@ def _ink_pixels(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA")
     if _transparency_carries_ink(image):  # strokes drawn on a transparent canvas, of any colour
         return np.array(image.getchannel("A"))
-    gray = np.array(image.convert("L"))
+    gray = np.array(image if image.mode == "L" else image.convert("L"))  # MNIST-like files are "L" already
     middle = gray.size // 2
     if np.partition(gray, middle, axis=None)[middle] > 127:  # the median pixel is background: light
         return 255 - gray  # paper means dark ink
