@@ -97,7 +97,8 @@ class MNISTCLI(LightningCLI):
             raise UserError(f"trainer.max_epochs must be a whole number of at least 1, got {max_epochs}")
         if self.subcommand != "fit" and not config.ckpt_path:
             raise UserError(
-                f"{self.subcommand} needs a trained model: pass --ckpt_path with a .ckpt file that fit wrote"
+                f"{self.subcommand} needs a trained model: pass --ckpt_path with a .ckpt file that fit wrote, "
+                "or a .pth state dict saved the tutorial's way"
             )
         _refuse_existing_run_folder(config.trainer.logger)
         root = Path(config.trainer.default_root_dir or ".")
