@@ -4,7 +4,7 @@ import csv
 from pathlib import Path
 
 import torch
-from jsonargparse.typing import NonNegativeInt
+from jsonargparse.typing import restricted_number_type
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 from torchmetrics import MetricCollection
@@ -18,6 +18,8 @@ from torchmetrics.classification import (
 from mnist_lit.net import IMAGE_SIZE, NUM_CLASSES
 
 Batch = tuple[Tensor, Tensor]
+# Past about a hundred pictures the grid is too big to read, and matplotlib takes minutes to draw it.
+MistakeCount = restricted_number_type("MistakeCount", int, [(">=", 0), ("<=", 100)])
 
 
 class TestReport(Callback):
@@ -31,10 +33,10 @@ class TestReport(Callback):
     so the files describe the whole test set however many processes ran.
 
     Args:
-        mistakes: How many of the most confident mistakes to draw; 0 draws none.
+        mistakes: How many of the most confident mistakes to draw, 0 to 100; 0 draws none.
     """
 
-    def __init__(self, mistakes: NonNegativeInt = 25) -> None:
+    def __init__(self, mistakes: MistakeCount = 25) -> None:
         self.mistakes = mistakes
         self.paths: list[Path] = []
         self.confusion_matrix: Tensor | None = None

@@ -217,6 +217,7 @@ def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu(trained: Path, tiny_mnist: P
         ("--model.colour=blue", "unrecognized arguments: --model.colour=blue"),
         ("--model.dropout=1.5", 'Parser key "model.dropout": Not of type ClosedUnitInterval: 1.5 does not conform'),
         ("--data.val_size=0", 'Parser key "data.val_size": Not of type PositiveInt: 0 does not conform'),
+        ("--report.mistakes=10000", 'Parser key "report.mistakes": Not of type MistakeCount: 10000 does not conform'),
         ("--trainer.accelerator=gpu", "No supported gpu backend found!"),
         ("--trainer.logger.init_args.version=0", "run folder 'checkpoints/default/version_0' exists already"),
     ],
