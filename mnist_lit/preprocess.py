@@ -38,6 +38,17 @@ BACKGROUND_GRID = 32
 BACKGROUND_WINDOW = 7
 """Median window, in grid cells, of that lighting estimate: wider than any stroke."""
 
+RULE_THICKNESS = 3
+"""Ink at most this many pixels tall (at WORK_SIZE) may be a ruled line of notebook paper; a
+pen stroke, taller where it crosses a row, is never removed as one."""
+
+RULE_SPAN = 0.5
+"""A ruled line crosses at least this share of the image's width."""
+
+RULE_SLOPES = np.linspace(-0.05, 0.05, 11)
+"""Slopes, in rows per column, at which ruled lines are looked for: a page tilted up to about
+3 degrees either way."""
+
 
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning)
 """What :func:`load_digit` raises for a file that is not a readable image, or is too large to read."""
@@ -73,9 +84,10 @@ def ink_map(image: Image.Image) -> np.ndarray:
     image = image.copy()
     image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
     ink = _ink_pixels(image).astype(np.float32) / 255.0
-    if not _transparency_carries_ink(image):
-        ink = np.clip(ink - _background(ink), 0.0, None)
-    return _keep_strokes(ink)
+    if _transparency_carries_ink(image):
+        return _keep_strokes(ink)
+    ink = _keep_strokes(np.clip(ink - _background(ink), 0.0, None))
+    return _remove_ruled_lines(ink)
 
 
 def _ink_pixels(image: Image.Image) -> np.ndarray:
@@ -115,6 +127,39 @@ def _keep_strokes(ink: np.ndarray) -> np.ndarray:
     ink = np.clip(ink / peak, 0.0, 1.0)
     threshold = _otsu_threshold(ink)
     return np.where(ink > threshold, ink, 0.0)
+
+
+def _remove_ruled_lines(ink: np.ndarray) -> np.ndarray:
+    """Erase the ruled lines of notebook paper: thin ink that runs along most of a row.
+
+    The rows are searched at each of RULE_SLOPES, and the slope whose fullest row is fullest is
+    taken as the page's. Only thin ink on those rows is erased, so a stroke that crosses a line
+    keeps its pixels. A line hidden by the digit for more than half the width is left alone.
+    """
+    width = ink.shape[1]
+    marked = ink > 0
+    above_and_below = np.pad(marked, ((RULE_THICKNESS, RULE_THICKNESS), (0, 0)))
+    thin = marked & ~above_and_below[: -2 * RULE_THICKNESS] & ~above_and_below[2 * RULE_THICKNESS :]
+
+    rows, columns = np.nonzero(thin)
+    needed = RULE_SPAN * width  # columns a line crosses
+    best_cover, best_cover_of_level, best_levels = 0, None, None
+    for slope in RULE_SLOPES:
+        # The row each thin pixel would be on if lines of this slope were level (offset by the
+        # width, to stay positive), then how many columns hold thin ink on each level or the
+        # level above or below: a line may wander a row either way.
+        levels = rows - np.round(slope * (columns - width / 2)).astype(int) + width
+        cells = np.unique(np.concatenate([(levels + step) * width + columns for step in (-1, 0, 1)]))
+        cover_of_level = np.bincount(cells // width)
+        if cover_of_level.max(initial=0) > best_cover:
+            best_cover, best_cover_of_level, best_levels = cover_of_level.max(), cover_of_level, levels
+    if best_cover < needed:
+        return ink
+    line = best_cover_of_level >= needed
+    erase = line[best_levels - 1] | line[best_levels] | line[best_levels + 1]
+    cleaned = ink.copy()
+    cleaned[rows[erase], columns[erase]] = 0.0
+    return cleaned
 
 
 def _otsu_threshold(values: np.ndarray, bins: int = 64) -> float:

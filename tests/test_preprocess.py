@@ -109,6 +109,35 @@ def test_thin_pen_strokes_are_thickened_to_mnist_width(tmp_path: Path) -> None:
     assert strokes_per_row.min() >= 2  # at least two full-white pixels across, as in MNIST
 
 
+def rule_lines(image: Image.Image, spacing: int, tilt: int, shade: int) -> Image.Image:
+    """Notebook paper: lines 2 pixels thick every ``spacing`` rows, falling ``tilt`` pixels
+    across the page, drawn under the ink (only where the page is lighter than ``shade``)."""
+    width, height = image.size
+    lines = Image.new("L", image.size, 255)
+    draw = ImageDraw.Draw(lines)
+    for top in range(spacing // 2, height, spacing):
+        draw.line([(0, top), (width - 1, top + tilt)], fill=shade, width=2)
+    return Image.fromarray(np.minimum(np.asarray(image), np.asarray(lines)))
+
+
+def test_ruled_lines_of_notebook_paper_are_erased(tmp_path: Path) -> None:
+    plain = draw_seven((240, 240), (90, 30, 170, 210), ink=30, paper=235)
+    lined = rule_lines(plain, spacing=24, tilt=6, shade=110)
+    frame, reference = frame_of(lined, tmp_path, "lined.png"), frame_of(plain, tmp_path, "plain.png")
+    assert np.abs(frame - reference).max() <= 40  # with the lines left in, 244
+
+
+def test_a_thin_pen_stroke_across_the_page_is_not_taken_for_a_ruled_line(tmp_path: Path) -> None:
+    # The bar of this '7' runs along 40% of the page: long, thin, but short of a ruled line.
+    seven = Image.new("L", (400, 400), 255)
+    draw = ImageDraw.Draw(seven)
+    draw.line([(120, 100), (280, 100)], fill=0, width=3)
+    draw.line([(280, 100), (180, 300)], fill=0, width=3)
+    frame = frame_of(seven, tmp_path)
+    top = int(np.flatnonzero(frame.max(axis=1) > 0)[0])
+    assert (frame[top : top + 3] > 127).any(axis=0).sum() >= 12  # the bar spans most of the box
+
+
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "1", "LA"])
 def test_every_common_mode_gives_a_centred_digit(tmp_path: Path, mode: str) -> None:
     image = draw_seven((120, 120), (20, 15, 100, 105), ink=0, paper=255).convert(mode)
