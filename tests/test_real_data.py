@@ -1,5 +1,7 @@
-"""Training on the real MNIST in ../shared/data; skipped, with the reason, where it is absent."""
+"""Training on the real MNIST in ../shared/data, and reading the real photos beside it; skipped,
+with the reason, where they are absent."""
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,34 @@ def test_the_onnx_export_agrees_with_torch_on_the_10k_test_images(
     assert logits.shape == (10_000, 10)
     assert (logits.argmax(dim=1) == expected.argmax(dim=1)).float().mean() >= 0.999
     assert (logits - expected).abs().max() <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def wild_photos(real_data: Path) -> Path:
+    """The 123 labelled photos and drawings of handwritten digits, or a skip saying they are missing."""
+    folder = real_data / "digits-in-the-wild"
+    if not (folder / "labels.csv").is_file():
+        pytest.skip(f"digits-in-the-wild not found in {real_data}")
+    return folder
+
+
+@pytest.mark.slow
+def test_one_epoch_reads_more_than_half_the_real_photos(one_epoch: MNISTCLI, wild_photos: Path, tmp_path: Path) -> None:
+    # The tutorial read fewer than 10% of these right: worse than chance.
+    ckpt = Path(one_epoch.trainer.default_root_dir) / one_epoch.trainer.checkpoint_callback.best_model_path
+    output = tmp_path / "predictions.csv"
+    run([
+        "predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={wild_photos}",
+        f"--predictions.output={output}", "--trainer.enable_progress_bar=false",
+    ])  # fmt: skip
+    with (wild_photos / "labels.csv").open(newline="") as file:
+        labels = {row["path"]: row["label"] for row in csv.DictReader(file)}
+    with output.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 123
+    assert [row["error"] for row in rows] == [""] * 123
+    right = sum(row["digit"] == labels[row["path"]] for row in rows)
+    assert right >= 62
 
 
 @pytest.mark.slow
