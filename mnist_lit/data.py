@@ -145,7 +145,7 @@ class MNISTDataModule(LightningDataModule):
             SGD step per mini-batch: the trajectory of batch_size SGD, with the trainer's fixed
             cost per step shared among them. The progress bar and ``limit_*_batches`` count these
             groups; ``global_step`` and checkpoint step intervals count SGD steps. Evaluation
-            batches hold ``batch_size * batches_per_step`` images.
+            and predict batches hold ``batch_size * batches_per_step`` images.
         val_size: Training images held out for validation; the split is fixed by ``split_seed``.
         split_seed: Seed of the train/validation split, independent of the training seed.
         augment_degrees: Training images are rotated by a random angle up to this many degrees
@@ -248,6 +248,11 @@ class MNISTDataModule(LightningDataModule):
             ) from error
         return mnist.data, mnist.targets
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict):  # a predict batch: its paths and errors are strings, which stay put
+            return {**batch, "image": batch["image"].to(device)}
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         affine = self.augment_degrees or self.augment_scale or self.augment_shift
         if not (affine or self.augment_stroke) or self.trainer is None or not self.trainer.training:
@@ -276,8 +281,10 @@ class MNISTDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         assert self.predict_set is not None
+        # Large batches: each one costs the reader processes a fixed hand-over, whatever its size.
+        batch_size = self.batch_size * self.batches_per_step
         return DataLoader(
-            self.predict_set, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=_batch_as_is
+            self.predict_set, batch_size=batch_size, num_workers=self.num_workers, collate_fn=_batch_as_is
         )
 
     def _tensor_loader(self, dataset: TensorImages, shuffle: bool, collate_fn: Callable) -> DataLoader:

@@ -1,6 +1,7 @@
 """The LightningModule: the MLP with its transform, loss, optimiser and metrics."""
 
 import math
+import os
 from typing import Literal
 
 import torch
@@ -69,6 +70,14 @@ class DigitClassifier(LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(NUM_CLASSES, average="micro", validate_args=False) for _ in range(3)
         )
+
+    def setup(self, stage: str) -> None:
+        # The net's matrices are too small to share out between threads. On a CPU, a second
+        # intra-op thread only adds hand-offs, and beside predict's reader processes, or any
+        # other busy process, the threads wait on each other for milliseconds per operation.
+        # OMP_NUM_THREADS, when set, still decides.
+        if self.trainer.strategy.root_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            torch.set_num_threads(1)
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits of shape (N, 10) for uint8 images of shape (N, 28, 28)."""

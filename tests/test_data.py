@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from torchvision.datasets import MNIST
 
 from mnist_lit.data import MNISTDataModule
@@ -98,3 +99,25 @@ def test_missing_mnist_that_cannot_be_downloaded_names_the_folder_and_files(
         "t10k-labels-idx1-ubyte",
     ):
         assert name in message
+
+
+def predicting(folder: Path, **kwargs: int) -> MNISTDataModule:
+    datamodule = MNISTDataModule(predict_dir=folder, num_workers=0, **kwargs)
+    datamodule.setup("predict")
+    return datamodule
+
+
+def test_predict_batches_hold_batch_size_times_batches_per_step_images(tmp_path: Path) -> None:
+    for index in range(10):
+        Image.new("L", (28, 28), color=index * 20 + 20).save(tmp_path / f"{index}.png")
+    loader = predicting(tmp_path, batch_size=2, batches_per_step=2).predict_dataloader()
+    assert [len(batch["path"]) for batch in loader] == [4, 4, 2]
+
+
+def test_a_predict_batch_moves_only_its_images_to_the_device(tmp_path: Path) -> None:
+    Image.new("L", (28, 28), color=200).save(tmp_path / "a.png")
+    datamodule = predicting(tmp_path)
+    batch = next(iter(datamodule.predict_dataloader()))
+    moved = datamodule.transfer_batch_to_device(batch, torch.device("meta"), dataloader_idx=0)
+    assert moved["image"].device.type == "meta"
+    assert moved["path"] is batch["path"] and moved["error"] is batch["error"]

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 import torch
 from lightning.pytorch import Trainer, seed_everything
 
@@ -25,3 +26,25 @@ def test_grouped_mini_batches_follow_the_sgd_trajectory_of_single_ones(tiny_mnis
     single = weights_after_one_epoch(tiny_mnist, batches_per_step=1)
     for name, tensor in single.items():
         torch.testing.assert_close(grouped[name], tensor, rtol=0, atol=1e-6)
+
+
+def test_training_on_a_cpu_uses_one_intra_op_thread(tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        weights_after_one_epoch(tiny_mnist, batches_per_step=4)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_omp_num_threads_still_decides_the_thread_count(tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        weights_after_one_epoch(tiny_mnist, batches_per_step=4)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
