@@ -28,23 +28,18 @@ def test_grouped_mini_batches_follow_the_sgd_trajectory_of_single_ones(tiny_mnis
         torch.testing.assert_close(grouped[name], tensor, rtol=0, atol=1e-6)
 
 
-def test_training_on_a_cpu_uses_one_intra_op_thread(tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    threads = torch.get_num_threads()
+@pytest.mark.parametrize(("omp_num_threads", "threads"), [(None, 1), ("2", 2)], ids=["unset", "set to 2"])
+def test_training_on_a_cpu_uses_one_intra_op_thread_unless_omp_num_threads_says(
+    tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch, omp_num_threads: str | None, threads: int
+) -> None:
+    if omp_num_threads is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp_num_threads)
+    before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         weights_after_one_epoch(tiny_mnist, batches_per_step=4)
-        assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == threads
     finally:
-        torch.set_num_threads(threads)
-
-
-def test_omp_num_threads_still_decides_the_thread_count(tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        weights_after_one_epoch(tiny_mnist, batches_per_step=4)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
