@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt, restricted_number_type
 from lightning.fabric.utilities.seed import max_seed_value, min_seed_value
@@ -95,20 +96,28 @@ class ImageFolder(Dataset[dict[str, Tensor | str]]):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Tensor | str]:
-        path = self.paths[index]
-        try:
-            return {"image": load_digit(self.root / path), "path": path, "error": ""}
-        except UNREADABLE as error:
-            message = f"{type(error).__name__}: {error}".splitlines()[0]
-            return {"image": torch.zeros(IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8), "path": path, "error": message}
+        frame, error = self._read(index)
+        return {"image": torch.from_numpy(frame), "path": self.paths[index], "error": error}
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, Tensor | list[str]]:
-        items = [self[index] for index in indices]
+        frames, errors = zip(*(self._read(index) for index in indices), strict=True)
         return {
-            "image": torch.stack([item["image"] for item in items]),
-            "path": [item["path"] for item in items],
-            "error": [item["error"] for item in items],
+            "image": torch.from_numpy(
+                np.stack(frames)
+            ),  # one tensor a batch: a tensor an image costs more than its decode
+            "path": [self.paths[index] for index in indices],
+            "error": list(errors),
         }
+
+    def _read(self, index: int) -> tuple[np.ndarray, str]:
+        """The image at ``index`` as an MNIST-style frame and an empty error, or a blank frame and
+        why the file could not be read."""
+        try:
+            return load_digit(self.root / self.paths[index]), ""
+        except UNREADABLE as error:
+            return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8), f"{type(error).__name__}: {error}".splitlines()[
+                0
+            ]
 
 
 def list_image_files(root: Path) -> tuple[list[str], int]:

@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageFilter, ImageOps
 
 from mnist_lit.net import IMAGE_SIZE
@@ -58,8 +57,8 @@ class BlankImageError(ValueError):
     """The image holds no ink at all: there is no digit to read."""
 
 
-def load_digit(path: Path) -> torch.Tensor:
-    """Read the image file at ``path`` and return it as a uint8 tensor of shape (28, 28).
+def load_digit(path: Path) -> np.ndarray:
+    """Read the image file at ``path`` and return it as a uint8 array of shape (28, 28).
 
     Raises:
         One of UNREADABLE: the file is not a readable image, or is too large to read.
@@ -76,7 +75,7 @@ def load_digit(path: Path) -> torch.Tensor:
             frame = _ink_pixels(image) if already_framed else to_mnist_frame(ink_map(image))
     if not frame.any():
         raise BlankImageError("no ink found: the image is blank or a single colour")
-    return torch.from_numpy(frame)
+    return frame
 
 
 def ink_map(image: Image.Image) -> np.ndarray:

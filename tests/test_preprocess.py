@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
 from mnist_lit.preprocess import BlankImageError, load_digit
@@ -28,8 +27,8 @@ def frame_of(image: Image.Image, tmp_path: Path, name: str = "digit.png") -> np.
     image.save(path)
     frame = load_digit(path)
     assert frame.shape == (28, 28)
-    assert frame.dtype == torch.uint8
-    return frame.numpy().astype(np.float32)
+    assert frame.dtype == np.uint8
+    return frame.astype(np.float32)
 
 
 def ink_box(frame: np.ndarray) -> tuple[int, int]:
@@ -158,11 +157,11 @@ def test_an_mnist_frame_saved_as_png_comes_back_pixel_for_pixel(tmp_path: Path) 
     digit[6:22, 12:16] = 255  # a '1' already framed the MNIST way
     digit[6:22, 11] = 90
     Image.fromarray(digit).save(tmp_path / "mnist.png")
-    assert np.array_equal(load_digit(tmp_path / "mnist.png").numpy(), digit)
+    assert np.array_equal(load_digit(tmp_path / "mnist.png"), digit)
 
 
 def test_an_mnist_frame_in_dark_ink_on_white_comes_back_inverted(tmp_path: Path) -> None:
     digit = np.zeros((28, 28), dtype=np.uint8)
     digit[6:22, 12:16] = 255
     Image.fromarray(255 - digit).save(tmp_path / "inverted.png")
-    assert np.array_equal(load_digit(tmp_path / "inverted.png").numpy(), digit)
+    assert np.array_equal(load_digit(tmp_path / "inverted.png"), digit)
