@@ -1,7 +1,9 @@
 """Checkpoint files: written atomically, and checked before Lightning reads one."""
 
+import io
 import os
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,13 @@ class Checkpoint:
         hyper_parameters: The LightningModule's arguments; empty for a tutorial-format file.
         lightning: True for a checkpoint that ``fit`` wrote; False for a bare state dict saved
             the tutorial's way, ``torch.save(model.state_dict(), "mnist_mlp_model.pth")``.
+        epochs_trained: Training epochs the checkpoint has seen to their end; 0 when it does not say.
     """
 
     net_state: dict[str, Tensor]
     hyper_parameters: dict[str, Any]
     lightning: bool
+    epochs_trained: int = 0
 
 
 def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
@@ -44,20 +48,23 @@ def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
             holds the weights of another network, or lacks what resuming needs.
     """
     if not path.is_file():
-        problem = "is a folder" if path.is_dir() else "does not exist"
-        raise UserError(
-            f"checkpoint {str(path)!r} {problem}: pass --ckpt_path the .ckpt file a fit run wrote, "
-            "or a .pth state dict saved the tutorial's way"
-        )
+        problem = "is a folder" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
+        wanted = "a last.ckpt that fit wrote" if resume else "the .ckpt file a fit run wrote, or a tutorial .pth"
+        raise UserError(f"checkpoint {str(path)!r} {problem}: pass --ckpt_path {wanted}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickled files; the error below says it once
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise UserError(
             f"checkpoint {str(path)!r} holds pickled Python objects, not just weights; "
             "refusing to load it, since unpickling can run arbitrary code"
         ) from error
     except Exception as error:  # torch.load raises many types for files that are not checkpoints
-        raise UserError(f"{str(path)!r} is not a PyTorch checkpoint ({type(error).__name__})") from error
+        raise UserError(
+            f"{str(path)!r} is not a PyTorch checkpoint (it could not be read: {type(error).__name__}): "
+            "pass --ckpt_path the .ckpt file a fit run wrote"
+        ) from error
 
     if _is_state_dict(checkpoint):
         _check_network(path, checkpoint, prefix="")
@@ -83,7 +90,15 @@ def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
             "use it with test or predict, or resume from a last.ckpt"
         )
     net_state = {name.removeprefix("net."): tensor for name, tensor in checkpoint["state_dict"].items()}
-    return Checkpoint(net_state, hyper_parameters, lightning=True)
+    return Checkpoint(net_state, hyper_parameters, lightning=True, epochs_trained=_epochs_trained(checkpoint))
+
+
+def _epochs_trained(checkpoint: dict[str, Any]) -> int:
+    """How many training epochs a Lightning checkpoint saw to their end, from its fit loop's progress."""
+    progress: object = checkpoint.get("loops")
+    for key in ("fit_loop", "epoch_progress", "current", "processed"):
+        progress = progress.get(key) if isinstance(progress, dict) else None
+    return progress if isinstance(progress, int) else 0
 
 
 def _is_state_dict(checkpoint: object) -> bool:
@@ -118,11 +133,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        with partial.open("wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, path)
+        # Serialised in memory first: a full disk then fails in Python's own write, with an error
+        # that names the problem, rather than deep inside torch's writer.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        try:
+            with partial.open("wb") as file:
+                file.write(buffer.getbuffer())
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise UserError(
+                f"cannot write checkpoint {str(path)!r}: {error.strerror}; earlier checkpoints are kept"
+            ) from error
 
 
 class BestAndLastCheckpoint(ModelCheckpoint):

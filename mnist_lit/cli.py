@@ -101,6 +101,9 @@ class MNISTCLI(LightningCLI):
                 "or a .pth state dict saved the tutorial's way"
             )
         _refuse_existing_run_folder(config.trainer.logger)
+        if self.subcommand == "fit":
+            self._refuse_finished_checkpoint(max_epochs)
+            _refuse_used_checkpoint_folder(config.checkpoint.dirpath, config.ckpt_path)
         root = Path(config.trainer.default_root_dir or ".")
         if config.trainer.logger is False and (root / "config.yaml").exists():
             raise UserError(
@@ -114,6 +117,16 @@ class MNISTCLI(LightningCLI):
         if self.subcommand == "predict" and config.return_predictions is None:
             config.return_predictions = False  # the writer streams rows; holding them all would grow with the folder
 
+    def _refuse_finished_checkpoint(self, max_epochs: int | None) -> None:
+        """Resuming a checkpoint that has trained max_epochs already would train nothing."""
+        if self.checkpoint is None or max_epochs is None or self.checkpoint.epochs_trained < max_epochs:
+            return
+        trained = self.checkpoint.epochs_trained
+        raise UserError(
+            f"checkpoint {self.config.fit.ckpt_path!r} has trained {trained} epochs already and "
+            f"trainer.max_epochs is {max_epochs}: pass --trainer.max_epochs above {trained} to train it further"
+        )
+
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         if self.checkpoint is not None and not self.checkpoint.lightning:
@@ -125,10 +138,20 @@ class MNISTCLI(LightningCLI):
                 "predict writes one CSV from one process: run it without --trainer.devices/--trainer.strategy"
             )
 
+    def after_validate(self) -> None:
+        self._say_where_metrics_went()
+
     def after_test(self) -> None:
         report = next(callback for callback in self.trainer.callbacks if isinstance(callback, TestReport))
         for path in report.paths:
             rank_zero_info(f"Wrote {path}")
+        self._say_where_metrics_went()
+
+    def _say_where_metrics_went(self) -> None:
+        logger = self.trainer.logger
+        if isinstance(logger, CSVLogger):
+            logger.save()
+            rank_zero_info(f"Metrics: {logger.experiment.metrics_file_path}")
 
     def after_predict(self) -> None:
         writer = next(callback for callback in self.trainer.callbacks if isinstance(callback, CSVPredictionWriter))
@@ -140,7 +163,7 @@ class MNISTCLI(LightningCLI):
 
     def after_fit(self) -> None:
         callback = self.trainer.checkpoint_callback
-        if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+        if isinstance(callback, ModelCheckpoint) and callback.best_model_path and callback.best_model_score is not None:
             rank_zero_info(
                 f"Best checkpoint (val/acc {float(callback.best_model_score):.4f}): {callback.best_model_path}"
             )
@@ -163,6 +186,18 @@ class MNISTCLI(LightningCLI):
         rank_zero_info(f"Loss and accuracy per epoch: {path}")
 
 
+def _refuse_used_checkpoint_folder(dirpath: str | None, ckpt_path: str | None) -> None:
+    """A checkpoint folder that holds an earlier run's checkpoints would have them replaced."""
+    if dirpath is None or not Path(dirpath).is_dir():
+        return
+    resuming_here = ckpt_path is not None and Path(ckpt_path).resolve().parent == Path(dirpath).resolve()
+    if any(Path(dirpath).glob("*.ckpt")) and not resuming_here:
+        raise UserError(
+            f"checkpoint.dirpath {dirpath!r} holds an earlier run's checkpoints, which this run would replace: "
+            "pass a new folder, or leave checkpoint.dirpath unset for one inside the run's folder"
+        )
+
+
 def _refuse_existing_run_folder(logger: object) -> None:
     """A logger told to write into an earlier run's folder would replace that run's metrics."""
     init_args = logger.get("init_args") if isinstance(logger, Namespace) else None
@@ -183,7 +218,12 @@ def run(args: ArgsType = None) -> MNISTCLI:
         MNISTDataModule,
         seed_everything_default=SEED,
         trainer_defaults=TRAINER_DEFAULTS,
-        parser_kwargs={"exit_on_error": False},  # main() prints the error alone, not the whole usage
+        parser_kwargs={
+            "exit_on_error": False,  # main() prints the error alone, not the whole usage
+            "prog": "mnist-lit",
+            "description": "Train, evaluate and use a 784-128-64-10 MNIST digit classifier. "
+            "Also: `mnist-lit export --help`, to write a trained network as .onnx, .pt2 or .pth.",
+        },
         args=args,
     )
 
@@ -211,3 +251,10 @@ def main(args: ArgsType = None) -> None:
             raise
         print(f"error: cannot use {str(error.filename)!r}: {error.strerror}", file=sys.stderr)
         sys.exit(2)
+    except UnicodeDecodeError as error:  # jsonargparse reads config files as UTF-8
+        print(f"error: a config file is not UTF-8 text ({error.reason} at byte {error.start}): save it as UTF-8",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -115,9 +115,8 @@ class ImageFolder(Dataset[dict[str, Tensor | str]]):
         try:
             return load_digit(self.root / self.paths[index]), ""
         except UNREADABLE as error:
-            return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8), f"{type(error).__name__}: {error}".splitlines()[
-                0
-            ]
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8), reason
 
 
 def list_image_files(root: Path) -> tuple[list[str], int]:
@@ -206,7 +205,8 @@ class MNISTDataModule(LightningDataModule):
     def prepare_data(self) -> None:
         if self.trainer is not None and self.trainer.predicting:
             return
-        if all((self.raw_dir / name).is_file() for name in MNIST_FILES):
+        missing = [name for name in MNIST_FILES if not (self.raw_dir / name).is_file()]
+        if not missing:
             return
         created = [folder for folder in (self.raw_dir, self.raw_dir.parent, self.data_dir) if not folder.exists()]
         try:
@@ -217,9 +217,9 @@ class MNISTDataModule(LightningDataModule):
                 if folder.is_dir() and not any(folder.iterdir()):
                     folder.rmdir()
             raise UserError(
-                f"MNIST is not in {str(self.raw_dir)!r} and could not be downloaded ({type(error).__name__}). "
-                f"Put the four files {', '.join(MNIST_FILES)} there, or point --data.data_dir at the folder "
-                "that holds MNIST/raw/."
+                f"MNIST is not in {str(self.raw_dir)!r} (missing: {', '.join(missing)}) and could not be "
+                f"downloaded ({type(error).__name__}). Put the four files {', '.join(MNIST_FILES)} there, "
+                "or point --data.data_dir at the folder that holds MNIST/raw/."
             ) from error
 
     def setup(self, stage: str) -> None:
@@ -252,9 +252,15 @@ class MNISTDataModule(LightningDataModule):
             mnist = MNIST(self.data_dir, train=train, download=False)
         except (RuntimeError, OSError, ValueError, TypeError, AssertionError) as error:  # torchvision's checks
             raise UserError(
-                f"MNIST in {str(self.raw_dir)!r} could not be read ({error}). "
+                f"MNIST in {str(self.raw_dir)!r} could not be read ({str(error) or type(error).__name__}). "
                 f"It should hold the four original files {', '.join(MNIST_FILES)}."
             ) from error
+        if len(mnist.data) != len(mnist.targets):
+            split = "t10k" if not train else "train"
+            raise UserError(
+                f"MNIST in {str(self.raw_dir)!r} is inconsistent: {split}-images-idx3-ubyte holds {len(mnist.data)} "
+                f"images but {split}-labels-idx1-ubyte {len(mnist.targets)} labels. Put the original files back."
+            )
         return mnist.data, mnist.targets
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:

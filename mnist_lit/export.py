@@ -14,6 +14,8 @@ trained with ``normalize`` carries its standardisation inside them. The ``.pth``
 only: feed it what the checkpoint was trained on.
 """
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -70,17 +72,25 @@ def export(ckpt_path: Path, output: Path) -> None:
     partial = output.with_name(f".{output.stem}.partial{output.suffix}")  # torch.export wants its suffix
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".pth":
-            torch.save(net.state_dict(), partial)
-        elif suffix == ".pt2":
-            torch.export.save(_export_program(model), partial)
-        else:
+        if suffix == ".onnx":
             _save_onnx(model, partial)
+        else:
+            # Serialised in memory first: torch's own file writers abort or raise a bare
+            # RuntimeError on a full disk or a folder they cannot write, where Python's say why.
+            buffer = io.BytesIO()
+            if suffix == ".pth":
+                torch.save(net.state_dict(), buffer)
+            else:
+                torch.export.save(_export_program(model), buffer)
+            partial.write_bytes(buffer.getbuffer())
         os.replace(partial, output)
+    except FileExistsError as error:  # mkdir found a file where a folder of the path should be
+        raise UserError(f"cannot write {str(output)!r}: {error.filename!r} is a file") from error
     except OSError as error:
         raise UserError(f"cannot write {str(output)!r}: {error.strerror}") from error
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # its folder may not exist, or be a file
+            partial.unlink(missing_ok=True)
 
     if suffix == ".pth":
         inputs = "MNIST-standardised pixels" if normalize else "float pixels in [0, 1]"

@@ -1,5 +1,6 @@
 """A prediction writer that streams one CSV row per image file as each batch finishes."""
 
+import contextlib
 import csv
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,10 @@ class CSVPredictionWriter(BasePredictionWriter):
             self.output.parent.mkdir(parents=True, exist_ok=True)
             # File names that are not valid UTF-8 are written back as the bytes they were.
             self._file = self._partial.open("w", newline="", encoding="utf-8", errors="surrogateescape")
+        except FileExistsError as error:  # mkdir found a file where a folder of the path should be
+            raise UserError(
+                f"cannot write predictions to {str(self.output)!r}: {error.filename!r} is a file"
+            ) from error
         except OSError as error:
             raise UserError(f"cannot write predictions to {str(self.output)!r}: {error.strerror}") from error
         self._csv = csv.writer(self._file, lineterminator="\n")
@@ -68,24 +73,37 @@ class CSVPredictionWriter(BasePredictionWriter):
         digits = prediction["digit"].tolist()
         confidences = prediction["confidence"].tolist()
         probs = prediction["probs"].tolist()
+        rows = []
         for path, error, digit, confidence, image_probs in zip(
             batch["path"], batch["error"], digits, confidences, probs, strict=True
         ):
             if error:
-                self._csv.writerow([path, "", "", *([""] * NUM_CLASSES), error])
-                self.failed += 1
+                rows.append([path, "", "", *([""] * NUM_CLASSES), error])
             else:
-                self._csv.writerow([path, digit, f"{confidence:.6f}", *(f"{p:.6f}" for p in image_probs), ""])
-                self.predicted += 1
+                rows.append([path, digit, f"{confidence:.6f}", *(f"{p:.6f}" for p in image_probs), ""])
+        try:
+            self._csv.writerows(rows)
+        except OSError as error:  # a full disk, most likely
+            raise UserError(f"cannot write predictions to {str(self.output)!r}: {error.strerror}") from error
+        failed = sum(1 for error in batch["error"] if error)
+        self.failed += failed
+        self.predicted += len(rows) - failed
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if self._file is not None and not self._file.closed:
-            self._file.close()
+            with contextlib.suppress(OSError):  # on a full disk, closing fails too
+                self._file.close()
             assert self._partial is not None
             self._partial.unlink(missing_ok=True)  # a run that stopped part-way leaves nothing half-written
+            if isinstance(exception, KeyboardInterrupt):
+                rank_zero_info(f"Interrupted: no predictions written; {self.output} is as it was before")
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         assert self._file is not None and self._partial is not None and self.output is not None
-        self._file.close()
-        self._partial.replace(self.output)
+        try:
+            self._file.close()  # the last rows reach the disk here
+            self._partial.replace(self.output)
+        except OSError as error:
+            self._partial.unlink(missing_ok=True)
+            raise UserError(f"cannot write predictions to {str(self.output)!r}: {error.strerror}") from error
         rank_zero_info(f"Predictions for {self.predicted + self.failed} images written to {self.output}")

@@ -1,6 +1,7 @@
 """Bad input from users: broken image files, foreign checkpoints and impossible settings."""
 
 import csv
+import errno
 import io
 import os
 import urllib.error
@@ -14,10 +15,10 @@ import torch
 import torchvision
 from PIL import Image, ImageOps
 
-from mnist_lit.checkpoint import read_checkpoint
+from mnist_lit.checkpoint import AtomicCheckpointIO, read_checkpoint
 from mnist_lit.cli import main, run
 from mnist_lit.errors import UserError
-from tests.conftest import CONFIG, QUIET, best_checkpoint, draw_digit
+from tests.conftest import CONFIG, QUIET, best_checkpoint, draw_digit, fit_args
 
 Rows = tuple[list[dict[str, str]], str, int]
 ODD_NAMES = ["with space.png", "comma,name.png", 'quote"name.png', "ünïcødé.png", "new\nline.png"]
@@ -311,5 +312,166 @@ def test_a_failed_download_leaves_no_empty_folders(
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", CONFIG, "--data.data_dir=typo", *QUIET])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.startswith("error: MNIST is not in 'typo/MNIST/raw' and could not be downloaded")
+    assert capsys.readouterr().err.startswith(
+        "error: MNIST is not in 'typo/MNIST/raw' (missing: train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) and could not be downloaded"
+    )
     assert not (tmp_path / "typo").exists()
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    """Run the command line ``args``, which must fail with status 2, and return its one error line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    return errors[0]
+
+
+def test_resuming_a_run_that_has_trained_max_epochs_says_to_raise_them(
+    trained: Path, tiny_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    last = trained / "checkpoints" / "default" / "version_0" / "checkpoints" / "last.ckpt"
+    monkeypatch.chdir(tmp_path)
+    error = one_error_line(capsys, [*fit_args(tiny_mnist), f"--ckpt_path={last}"])
+    assert error == (
+        f"error: checkpoint '{last}' has trained 15 epochs already and trainer.max_epochs is 15: "
+        "pass --trainer.max_epochs above 15 to train it further"
+    )
+    assert not (tmp_path / "checkpoints").exists()  # no empty run folder left behind
+
+
+def test_a_checkpoint_folder_holding_an_earlier_runs_checkpoints_is_refused(
+    tiny_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "last.ckpt").write_bytes(b"an earlier run's checkpoint")
+    error = one_error_line(capsys, [*fit_args(tiny_mnist), "--checkpoint.dirpath=kept"])
+    assert error.startswith("error: checkpoint.dirpath 'kept' holds an earlier run's checkpoints")
+    assert (tmp_path / "kept" / "last.ckpt").read_bytes() == b"an earlier run's checkpoint"
+
+
+def full_disk(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class FullDiskCSV:
+    """A CSV writer on a disk that fills up after the header row."""
+
+    def __init__(self, file: object, **kwargs: object) -> None:
+        pass
+
+    def writerow(self, row: list[object]) -> None:
+        pass
+
+    def writerows(self, rows: list[list[object]]) -> None:
+        full_disk()
+
+
+def test_a_full_disk_while_predicting_keeps_the_earlier_csv_and_says_so(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo(7).save(tmp_path / "seven.png")
+    output = tmp_path / "predictions.csv"
+    output.write_text("an earlier run's predictions")
+    monkeypatch.setattr(csv, "writer", FullDiskCSV)
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    args = ["predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={tmp_path}"]
+    error = one_error_line(capsys, [*args, f"--predictions.output={output}", "--data.num_workers=0", *QUIET])
+    assert error == f"error: cannot write predictions to '{output}': No space left on device"
+    assert output.read_text() == "an earlier run's predictions"
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pt2"])
+def test_a_full_disk_while_exporting_keeps_the_earlier_file_and_says_so(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    output = tmp_path / f"model{suffix}"
+    output.write_bytes(b"an earlier export")
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    error = one_error_line(capsys, ["export", f"--ckpt_path={ckpt}", f"--output={output}"])
+    assert error == f"error: cannot write '{output}': No space left on device"
+    assert output.read_bytes() == b"an earlier export"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [output.name]
+
+
+def test_exporting_under_a_file_says_the_file_is_in_the_way(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    error = one_error_line(capsys, ["export", f"--ckpt_path={ckpt}", f"--output={tmp_path / 'notes.txt' / 'm.pth'}"])
+    assert error.startswith(f"error: cannot write '{tmp_path / 'notes.txt' / 'm.pth'}': ")
+    assert ".partial" not in error
+
+
+def test_a_full_disk_while_saving_a_checkpoint_keeps_the_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"the last complete epoch")
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(UserError, match=r"cannot write checkpoint .*last\.ckpt.*: No space left on device"):
+        AtomicCheckpointIO().save_checkpoint({"epoch": 3}, target)
+    assert target.read_bytes() == b"the last complete epoch"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_a_config_file_that_is_not_utf8_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("model:\n  lr: 0.01  # caf\u00e9\n".encode("latin-1"))
+    error = one_error_line(capsys, ["fit", "--config", str(config)])
+    assert error.startswith("error: a config file is not UTF-8 text (invalid")
+
+
+def test_mnist_files_whose_image_and_label_counts_differ_are_named(
+    tiny_mnist: Path, trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tmp_path / "mixed" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        (raw / name).write_bytes((tiny_mnist / "MNIST" / "raw" / name).read_bytes())
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(
+        (tiny_mnist / "MNIST" / "raw" / "train-labels-idx1-ubyte").read_bytes()
+    )
+    monkeypatch.chdir(tmp_path)
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    error = one_error_line(
+        capsys, ["test", "--config", CONFIG, f"--data.data_dir={tmp_path / 'mixed'}", f"--ckpt_path={ckpt}", *QUIET]
+    )
+    assert error.endswith(
+        "is inconsistent: t10k-images-idx3-ubyte holds 100 images but t10k-labels-idx1-ubyte 400 labels. "
+        "Put the original files back."
+    )
+
+
+def test_a_checkpoint_path_that_is_a_pipe_is_named_as_one(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.ckpt")
+    with pytest.raises(UserError, match=r"'.*pipe\.ckpt' is not a regular file"):
+        read_checkpoint(tmp_path / "pipe.ckpt")
+
+
+def test_a_pickled_checkpoint_is_refused_without_a_warning_first(tmp_path: Path) -> None:
+    torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6", "note": Path("x")}, tmp_path / "pickled.ckpt")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(UserError, match="holds pickled Python objects"):
+            read_checkpoint(tmp_path / "pickled.ckpt")
+    assert [str(warning.message) for warning in caught] == []
+
+
+def test_ctrl_c_outside_the_trainer_ends_in_one_line_and_status_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mnist_lit.cli.run", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", CONFIG])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
