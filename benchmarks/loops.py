@@ -6,8 +6,8 @@
 ``tutorial`` is the beginner's loop this project grew from: a DataLoader over torchvision's MNIST
 decoding every image through PIL and ToTensor, batch 64, SGD lr 0.01, 10 epochs, evaluating on
 the test set after every epoch. ``tensor`` is the floor: the same SGD over MNIST held as one
-uint8 tensor, with no DataLoader and no framework, on one thread as mnist_lit uses. Both write
-seconds per epoch and the final test accuracy to RESULT.json.
+uint8 tensor, with no DataLoader and no framework. Both write seconds per epoch and the final
+test accuracy to RESULT.json.
 """
 
 import json
@@ -66,9 +66,6 @@ def tutorial(data_dir: str) -> tuple[list[float], float]:
 
 
 def tensor(data_dir: str) -> tuple[list[float], float]:
-    # One intra-op thread, as mnist_lit trains on a CPU, so that the ratio of the two measures
-    # what Lightning and the project add, not a difference in threading.
-    torch.set_num_threads(1)
     train = datasets.MNIST(data_dir, train=True)
     test = datasets.MNIST(data_dir, train=False)
     images, labels = train.data, train.targets

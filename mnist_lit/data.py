@@ -1,5 +1,6 @@
 """MNIST as whole-batch tensors, and folders of people's own digit images, for the Trainer."""
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -20,7 +21,7 @@ from torchvision.datasets import MNIST
 from mnist_lit.augment import random_affine, random_stroke_width
 from mnist_lit.errors import UserError
 from mnist_lit.net import IMAGE_SIZE
-from mnist_lit.preprocess import UNREADABLE, load_digit
+from mnist_lit.preprocess import UNREADABLE, read_digit, refusing_large_images
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -96,15 +97,15 @@ class ImageFolder(Dataset[dict[str, Tensor | str]]):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Tensor | str]:
-        frame, error = self._read(index)
+        with refusing_large_images():
+            frame, error = self._read(index)
         return {"image": torch.from_numpy(frame), "path": self.paths[index], "error": error}
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, Tensor | list[str]]:
-        frames, errors = zip(*(self._read(index) for index in indices), strict=True)
+        with refusing_large_images():
+            frames, errors = zip(*(self._read(index) for index in indices), strict=True)
         return {
-            "image": torch.from_numpy(
-                np.stack(frames)
-            ),  # one tensor a batch: a tensor an image costs more than its decode
+            "image": torch.from_numpy(np.stack(frames)),  # one tensor a batch, not one an image
             "path": [self.paths[index] for index in indices],
             "error": list(errors),
         }
@@ -113,7 +114,7 @@ class ImageFolder(Dataset[dict[str, Tensor | str]]):
         """The image at ``index`` as an MNIST-style frame and an empty error, or a blank frame and
         why the file could not be read."""
         try:
-            return load_digit(self.root / self.paths[index]), ""
+            return read_digit(os.path.join(self.root, self.paths[index])), ""
         except UNREADABLE as error:
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8), reason
@@ -296,8 +297,12 @@ class MNISTDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         assert self.predict_set is not None
-        # Large batches: each one costs the reader processes a fixed hand-over, whatever its size.
-        batch_size = self.batch_size * self.batches_per_step
+        # Large batches, since each costs the reader processes a fixed hand-over; and as many for
+        # each reader process, since the readers take batches in turn and the last one decides.
+        largest = self.batch_size * self.batches_per_step
+        readers = max(self.num_workers, 1)
+        batches = readers * math.ceil(len(self.predict_set) / (readers * largest))
+        batch_size = math.ceil(len(self.predict_set) / batches)
         return DataLoader(
             self.predict_set, batch_size=batch_size, num_workers=self.num_workers, collate_fn=_batch_as_is
         )

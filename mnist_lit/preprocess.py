@@ -6,7 +6,9 @@ dark ink on lighter, unevenly lit paper, at any size, with the digit anywhere. T
 bring one to the other; each works on a float "ink map" in which 1.0 is full ink and 0.0 none.
 """
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +65,29 @@ def load_digit(path: Path) -> np.ndarray:
     Raises:
         One of UNREADABLE: the file is not a readable image, or is too large to read.
     """
+    with refusing_large_images():
+        return read_digit(path)
+
+
+@contextlib.contextmanager
+def refusing_large_images() -> Iterator[None]:
+    """Pillow refuses images over twice MAX_IMAGE_PIXELS and only warns from MAX_IMAGE_PIXELS;
+    inside this context it refuses those too, before decoding them."""
     with warnings.catch_warnings():
-        # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse those too, before decoding.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
-            image.draft("RGB", (WORK_SIZE, WORK_SIZE))  # JPEG decodes at reduced scale, much faster
-            ImageOps.exif_transpose(image, in_place=True)
-            # A 28x28 image is an MNIST-style frame already, which reframing would only blur:
-            # its pixels are taken as they are, turned white ink on black.
-            already_framed = image.size == (IMAGE_SIZE, IMAGE_SIZE)
-            frame = _ink_pixels(image) if already_framed else to_mnist_frame(ink_map(image))
+        yield
+
+
+def read_digit(path: str | Path) -> np.ndarray:
+    """:func:`load_digit` without its own guard against large images, for a caller that reads
+    many files inside one :func:`refusing_large_images`."""
+    with Image.open(path) as image:
+        image.draft("RGB", (WORK_SIZE, WORK_SIZE))  # JPEG decodes at reduced scale, much faster
+        ImageOps.exif_transpose(image, in_place=True)
+        # A 28x28 image is an MNIST-style frame already, which reframing would only blur:
+        # its pixels are taken as they are, turned white ink on black.
+        already_framed = image.size == (IMAGE_SIZE, IMAGE_SIZE)
+        frame = _ink_pixels(image) if already_framed else to_mnist_frame(ink_map(image))
     if not frame.any():
         raise BlankImageError("no ink found: the image is blank or a single colour")
     return frame

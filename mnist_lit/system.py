@@ -72,11 +72,12 @@ class DigitClassifier(LightningModule):
         )
 
     def setup(self, stage: str) -> None:
-        # The net's matrices are too small to share out between threads. On a CPU, a second
-        # intra-op thread only adds hand-offs, and beside predict's reader processes, or any
-        # other busy process, the threads wait on each other for milliseconds per operation.
-        # OMP_NUM_THREADS, when set, still decides.
-        if self.trainer.strategy.root_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # predict reads its image files in DataLoader worker processes, which take the CPU's
+        # cores; a second intra-op thread here would only wait on them, for milliseconds per
+        # operation. Training keeps PyTorch's thread count. OMP_NUM_THREADS, when set, decides.
+        workers = self.trainer.datamodule is not None and getattr(self.trainer.datamodule, "num_workers", 0) > 0
+        on_cpu = self.trainer.strategy.root_device.type == "cpu"
+        if stage == "predict" and workers and on_cpu and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(1)
 
     def forward(self, images: Tensor) -> Tensor:

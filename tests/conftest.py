@@ -42,8 +42,13 @@ def write_idx(folder: Path, prefix: str, count: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture(autouse=True)
-def bare_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    """LightningCLI warns when it is given args while sys.argv holds pytest's own."""
+def bare_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test starts in a folder of its own, with a bare sys.argv.
+
+    Runs write their folders under the working directory, which must never be the project's own;
+    and LightningCLI warns when it is given args while sys.argv holds pytest's.
+    """
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["mnist-lit"])
 
 

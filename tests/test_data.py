@@ -102,7 +102,7 @@ def test_missing_mnist_that_cannot_be_downloaded_names_the_folder_and_files(
 
 
 def predicting(folder: Path, **kwargs: int) -> MNISTDataModule:
-    datamodule = MNISTDataModule(predict_dir=folder, num_workers=0, **kwargs)
+    datamodule = MNISTDataModule(predict_dir=folder, **{"num_workers": 0, **kwargs})
     datamodule.setup("predict")
     return datamodule
 
@@ -112,6 +112,15 @@ def test_predict_batches_hold_batch_size_times_batches_per_step_images(tmp_path:
         Image.new("L", (28, 28), color=index * 20 + 20).save(tmp_path / f"{index}.png")
     loader = predicting(tmp_path, batch_size=2, batches_per_step=2).predict_dataloader()
     assert [len(batch["path"]) for batch in loader] == [4, 4, 2]
+
+
+def test_predict_batches_are_shared_evenly_among_the_reader_processes(tmp_path: Path) -> None:
+    for index in range(12):
+        Image.new("L", (28, 28), color=index * 20 + 20).save(tmp_path / f"{index:02d}.png")
+    loader = predicting(tmp_path, batch_size=2, batches_per_step=2, num_workers=2).predict_dataloader()
+    batches = [batch["path"] for batch in loader]
+    assert [len(paths) for paths in batches] == [3, 3, 3, 3]  # not 4, 4, 4: one reader would read 8
+    assert [path for paths in batches for path in paths] == [f"{index:02d}.png" for index in range(12)]
 
 
 def test_a_predict_batch_moves_only_its_images_to_the_device(tmp_path: Path) -> None:

@@ -373,12 +373,14 @@ class FullDiskCSV:
 def test_a_full_disk_while_predicting_keeps_the_earlier_csv_and_says_so(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    photo(7).save(tmp_path / "seven.png")
+    (tmp_path / "photos").mkdir()
+    photo(7).save(tmp_path / "photos" / "seven.png")
     output = tmp_path / "predictions.csv"
     output.write_text("an earlier run's predictions")
+    monkeypatch.chdir(tmp_path)  # the run's folder goes here
     monkeypatch.setattr(csv, "writer", FullDiskCSV)
     ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
-    args = ["predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={tmp_path}"]
+    args = ["predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={tmp_path / 'photos'}"]
     error = one_error_line(capsys, [*args, f"--predictions.output={output}", "--data.num_workers=0", *QUIET])
     assert error == f"error: cannot write predictions to '{output}': No space left on device"
     assert output.read_text() == "an earlier run's predictions"

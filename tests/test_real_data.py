@@ -55,8 +55,11 @@ def wild_photos(real_data: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_one_epoch_reads_more_than_half_the_real_photos(one_epoch: MNISTCLI, wild_photos: Path, tmp_path: Path) -> None:
+def test_one_epoch_reads_more_than_half_the_real_photos(
+    one_epoch: MNISTCLI, wild_photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The tutorial read fewer than 10% of these right: worse than chance.
+    monkeypatch.chdir(tmp_path)  # the predict run's folder goes here
     ckpt = Path(one_epoch.trainer.default_root_dir) / one_epoch.trainer.checkpoint_callback.best_model_path
     output = tmp_path / "predictions.csv"
     run([
