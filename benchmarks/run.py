@@ -130,6 +130,7 @@ def main() -> None:
             f"--ckpt_path={checkpoint}",
             f"--data.predict_dir={folder}",
             f"--predictions.output={predictions}",
+            "--predictions.overwrite=true",
         )
     predict_seconds = statistics.median(record["seconds"] for record in timer_records(timer, "predict"))
     results["predict"]["images_per_s"] = PREDICT_IMAGES / predict_seconds

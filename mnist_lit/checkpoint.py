@@ -56,6 +56,11 @@ def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
             warnings.simplefilter("ignore", UserWarning)
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # not a pickle of objects, but no checkpoint either
+            raise UserError(
+                f"{str(path)!r} is not a PyTorch checkpoint: pass --ckpt_path the .ckpt file a fit run wrote, "
+                "or a .pth state dict saved the tutorial's way"
+            ) from error
         raise UserError(
             f"checkpoint {str(path)!r} holds pickled Python objects, not just weights; "
             "refusing to load it, since unpickling can run arbitrary code"
@@ -66,6 +71,10 @@ def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
             "pass --ckpt_path the .ckpt file a fit run wrote"
         ) from error
 
+    if isinstance(checkpoint, dict) and "pytorch-lightning_version" not in checkpoint:
+        # a training script's own {"model_state_dict": ..., "epoch": ...}
+        wrapped = [checkpoint[key] for key in WRAPPER_KEYS if _is_state_dict(checkpoint.get(key))]
+        checkpoint = wrapped[0] if wrapped else checkpoint
     if _is_state_dict(checkpoint):
         _check_network(path, checkpoint, prefix="")
         if resume:
@@ -78,7 +87,8 @@ def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
     lightning_keys = ("state_dict", "pytorch-lightning_version")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in lightning_keys):
         raise UserError(
-            f"{str(path)!r} is neither a Lightning checkpoint nor a state dict: pass a .ckpt file that fit wrote"
+            f"{str(path)!r} is neither a Lightning checkpoint nor a state dict: pass a .ckpt file that fit wrote, "
+            "or the weights saved with torch.save(model.state_dict(), path)"
         )
     hyper_parameters = checkpoint.get("hyper_parameters", {})
     if not isinstance(checkpoint["state_dict"], dict) or not isinstance(hyper_parameters, dict):
@@ -91,6 +101,10 @@ def read_checkpoint(path: Path, resume: bool = False) -> Checkpoint:
         )
     net_state = {name.removeprefix("net."): tensor for name, tensor in checkpoint["state_dict"].items()}
     return Checkpoint(net_state, hyper_parameters, lightning=True, epochs_trained=_epochs_trained(checkpoint))
+
+
+WRAPPER_KEYS = ("model_state_dict", "state_dict", "model")
+"""Keys under which training scripts commonly save a model's state dict beside other things."""
 
 
 def _epochs_trained(checkpoint: dict[str, Any]) -> int:
@@ -120,6 +134,12 @@ def _check_network(path: Path, state_dict: dict[str, object], prefix: str) -> No
             f"checkpoint {str(path)!r} holds a different network; this project's has the layers "
             f"{prefix}fc1 (784->128), {prefix}fc2 (128->64) and {prefix}fc3 (64->10), each with weight and bias"
         )
+    for name, tensor in state_dict.items():
+        if not torch.isfinite(tensor).all():
+            raise UserError(
+                f"checkpoint {str(path)!r} holds weights that are not finite numbers ({name} has NaN or "
+                "infinity): the training that wrote it diverged; use an earlier checkpoint, or train with a lower lr"
+            )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,8 +1,12 @@
 """The command line: LightningCLI with its fit, validate, test and predict subcommands, and export."""
 
+import contextlib
+import inspect
+import shutil
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.utilities.seed import max_seed_value, min_seed_value
@@ -37,6 +41,26 @@ class MNISTCLI(LightningCLI):
     report, checkpoints checked before use, and the tutorial's state dicts accepted as checkpoints."""
 
     checkpoint: Checkpoint | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)  # parses the command line and runs the subcommand
+        except BaseException:
+            self._remove_empty_run_folder()
+            raise
+
+    def _remove_empty_run_folder(self) -> None:
+        """A run that failed before it wrote anything but its settings leaves no folder behind."""
+        trainer = getattr(self, "trainer", None)
+        log_dir = getattr(trainer.logger, "log_dir", None) if trainer is not None else None
+        if log_dir is None or not Path(log_dir).is_dir() or Path(log_dir).resolve() == Path.cwd().resolve():
+            return
+        run_folder = Path(log_dir)
+        files = [path for path in run_folder.rglob("*") if not path.is_dir()]
+        if all(path.name in RUN_SETTINGS_FILES for path in files):
+            shutil.rmtree(run_folder, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the name folder, when this was its only run
+                run_folder.parent.rmdir()
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
@@ -92,7 +116,15 @@ class MNISTCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
+        _check_sections(config)
         max_epochs = config.trainer.max_epochs
+        monitor = config.checkpoint.monitor
+        if self.subcommand == "fit" and monitor is not None and monitor not in MONITORABLE:
+            raise UserError(
+                f"checkpoint.monitor {monitor!r} is not a logged metric: use one of {', '.join(MONITORABLE)}"
+            )
+        if self.subcommand == "fit" and config.trainer.limit_train_batches == 0:
+            raise UserError("trainer.limit_train_batches is 0, so fit would train nothing: leave it unset, or above 0")
         if max_epochs is not None and max_epochs < 1:
             raise UserError(f"trainer.max_epochs must be a whole number of at least 1, got {max_epochs}")
         if self.subcommand != "fit" and not config.ckpt_path:
@@ -128,7 +160,10 @@ class MNISTCLI(LightningCLI):
         )
 
     def instantiate_classes(self) -> None:
-        super().instantiate_classes()
+        try:
+            super().instantiate_classes()
+        except ValueError as error:  # Lightning's word for a setting outside its choices, e.g. the accelerator
+            raise UserError(" ".join(str(error).split())) from error
         if self.checkpoint is not None and not self.checkpoint.lightning:
             self.model.net.load_state_dict(self.checkpoint.net_state)
 
@@ -184,6 +219,32 @@ class MNISTCLI(LightningCLI):
         path = metrics_csv.with_name("curves.png")
         draw_curves(metrics_csv, path)
         rank_zero_info(f"Loss and accuracy per epoch: {path}")
+
+
+MONITORABLE = ("val/acc", "val/loss", "train/acc", "train/loss")
+"""The metrics fit logs every epoch, which the checkpoint callback can select by."""
+
+RUN_SETTINGS_FILES = ("config.yaml", "hparams.yaml")
+"""What a run folder holds before the run has done anything."""
+
+SECTIONS = ("trainer", "model", "data", "checkpoint", "predictions", "report")
+"""The config's groups of settings, each a mapping from setting to value."""
+
+
+def _check_sections(config: Namespace) -> None:
+    """A section set to a plain value, or a setting of ours set to null, would fail deep inside a
+    class's construction; name it instead."""
+    for section in SECTIONS:
+        value = config.get(section)
+        if value is not None and not isinstance(value, Namespace):
+            raise UserError(f"{section} in the config must be a mapping of settings, not {value!r}: see --print_config")
+    for section, cls in (("model", DigitClassifier), ("data", MNISTDataModule)):
+        for name, parameter in inspect.signature(cls).parameters.items():
+            if parameter.default is not None and config[section].get(name, parameter.default) is None:
+                raise UserError(
+                    f"{section}.{name} is null in the config, and it needs a value: "
+                    f"remove the line to get its default, {parameter.default!r}"
+                )
 
 
 def _refuse_used_checkpoint_folder(dirpath: str | None, ckpt_path: str | None) -> None:

@@ -51,17 +51,22 @@ class PixelsToLogits(nn.Module):
         return self.net(self.transform.standardize(pixels))
 
 
-def export(ckpt_path: Path, output: Path) -> None:
+def export(ckpt_path: Path, output: Path, overwrite: bool = False) -> None:
     """Write the network of a checkpoint to a file in the format its suffix names.
 
     Args:
         ckpt_path: A checkpoint that fit wrote, or a tutorial-format .pth state dict.
         output: The file to write: .onnx (ONNX), .pt2 (torch.export) or .pth (state dict).
+        overwrite: Replace ``output`` if it exists already; otherwise an existing file is refused.
     """
     ckpt_path, output = Path(ckpt_path), Path(output)
     suffix = output.suffix.lower()
     if suffix not in FORMATS or output.is_dir():
         raise UserError(f"--output {str(output)!r} must be a file ending in {', '.join(FORMATS)}")
+    if output.exists() and not overwrite:
+        raise UserError(
+            f"--output {str(output)!r} exists already: pass another file name, or --overwrite true to replace it"
+        )
     checkpoint = read_checkpoint(ckpt_path)
     net = MLP()
     net.load_state_dict(checkpoint.net_state)
@@ -138,4 +143,4 @@ def main(args: list[str] | None = None) -> None:
     )
     parser.add_function_arguments(export)
     config = parser.parse_args(args)
-    export(config.ckpt_path, config.output)
+    export(config.ckpt_path, config.output, config.overwrite)

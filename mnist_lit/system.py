@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from jsonargparse.typing import ClosedUnitInterval, restricted_number_type
 from lightning.pytorch import LightningModule
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 from torchmetrics import MeanMetric
@@ -22,7 +23,8 @@ Batch = tuple[Tensor, Tensor]
 # Types that LightningCLI checks while parsing, so a bad value is named before any work starts.
 FinitePositiveFloat = restricted_number_type("FinitePositiveFloat", float, [(">", 0), ("<", math.inf)])
 FiniteNonNegativeFloat = restricted_number_type("FiniteNonNegativeFloat", float, [(">=", 0), ("<", math.inf)])
-Momentum = restricted_number_type("Momentum", float, [(">=", 0), ("<", 1)])  # 1 or more never settles
+# Momentum of 1 or more never settles; dropout of 1 would zero every activation.
+ZeroToBelowOne = restricted_number_type("ZeroToBelowOne", float, [(">=", 0), ("<", 1)])
 
 
 class DigitClassifier(LightningModule):
@@ -42,19 +44,19 @@ class DigitClassifier(LightningModule):
             of SGD steps and anneals to nearly 0 by the last (PyTorch's OneCycleLR), stepping once
             per mini-batch.
         label_smoothing: Share of each target's probability spread over all ten digits.
-        dropout: Dropout after each hidden ReLU; 0 turns it off.
+        dropout: Dropout after each hidden ReLU, from 0 (off) up to but not including 1.
         normalize: Standardise pixels with MNIST's mean and std; off means raw [0, 1] pixels.
     """
 
     def __init__(
         self,
         lr: FinitePositiveFloat = 0.01,
-        momentum: Momentum = 0.0,
+        momentum: ZeroToBelowOne = 0.0,
         nesterov: bool = False,
         weight_decay: FiniteNonNegativeFloat = 0.0,
         lr_schedule: Literal["constant", "onecycle"] = "constant",
         label_smoothing: ClosedUnitInterval = 0.0,
-        dropout: ClosedUnitInterval = 0.0,
+        dropout: ZeroToBelowOne = 0.0,
         normalize: bool = False,
     ) -> None:
         super().__init__()
@@ -110,6 +112,16 @@ class DigitClassifier(LightningModule):
         self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()}, sync_dist=True)
         self.train_loss.reset()
         self.train_acc.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        # Once a weight is NaN or infinite every later step is too; stop before a checkpoint saves it.
+        # Once an epoch, this is the only time training waits for a value from the device.
+        fitting = self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking
+        if fitting and not all(torch.isfinite(weights).all() for weights in self.net.parameters()):
+            raise UserError(
+                f"training diverged in epoch {self.current_epoch}: the weights are no longer finite numbers. "
+                f"Lower --model.lr (now {self.hparams.lr}); any checkpoints of earlier epochs are kept"
+            )
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, self.val_loss, self.val_acc, "val")

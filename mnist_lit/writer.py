@@ -26,12 +26,18 @@ class CSVPredictionWriter(BasePredictionWriter):
 
     Args:
         output: The CSV file to write; by default ``predictions.csv`` in the run's log folder.
+        overwrite: Replace ``output`` if it exists already; otherwise an existing file is refused.
     """
 
-    def __init__(self, output: Path | None = None) -> None:
+    def __init__(self, output: Path | None = None, overwrite: bool = False) -> None:
         super().__init__(write_interval="batch")
         if output is not None and (Path(output).suffix.lower() != ".csv" or Path(output).is_dir()):
             raise UserError(f"--predictions.output {str(output)!r} must name a .csv file, not a folder or other file")
+        if output is not None and Path(output).exists() and not overwrite:
+            raise UserError(
+                f"--predictions.output {str(output)!r} exists already: pass another file name, "
+                "or --predictions.overwrite true to replace it"
+            )
         self.output = output
         self.predicted = 0
         self.failed = 0

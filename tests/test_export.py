@@ -104,9 +104,25 @@ def test_a_failed_export_leaves_an_earlier_file_whole(tmp_path: Path) -> None:
     earlier = tmp_path / "model.onnx"
     earlier.write_bytes(b"an earlier export")
     with pytest.raises(UserError, match="does not exist"):
-        export(tmp_path / "missing.ckpt", earlier)
+        export(tmp_path / "missing.ckpt", earlier, overwrite=True)
     assert earlier.read_bytes() == b"an earlier export"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_export_over_an_existing_file_is_refused_unless_told_to_overwrite(
+    ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = tmp_path / "model.pth"
+    earlier.write_bytes(b"an earlier export")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", f"--ckpt_path={ckpt}", f"--output={earlier}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: --output '{earlier}' exists already: pass another file name, or --overwrite true to replace it\n"
+    )
+    assert earlier.read_bytes() == b"an earlier export"
+    main(["export", f"--ckpt_path={ckpt}", f"--output={earlier}", "--overwrite=true"])
+    assert set(torch.load(earlier, weights_only=True)) == {f"fc{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")}
 
 
 def test_export_from_the_command_line_names_what_it_wrote(

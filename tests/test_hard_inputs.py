@@ -15,6 +15,7 @@ import torch
 import torchvision
 from PIL import Image, ImageOps
 
+from benchmarks.loops import TutorialMLP
 from mnist_lit.checkpoint import AtomicCheckpointIO, read_checkpoint
 from mnist_lit.cli import main, run
 from mnist_lit.errors import UserError
@@ -205,7 +206,7 @@ def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu(trained: Path, tiny_mnist: P
         ("--model.lr=0", 'Parser key "model.lr": Not of type FinitePositiveFloat: 0 does not conform to restriction'),
         ("--model.lr=inf", 'Parser key "model.lr": Not of type FinitePositiveFloat: inf does not conform'),
         ("--model.lr=nan", 'Parser key "model.lr": Not of type FinitePositiveFloat: nan does not conform'),
-        ("--model.momentum=5", 'Parser key "model.momentum": Not of type Momentum: 5 does not conform to restriction'),
+        ("--model.momentum=5", 'Parser key "model.momentum": Not of type ZeroToBelowOne: 5 does not conform'),
         ("--seed_everything=99999999999", "seed_everything must be a whole number from 0 to 4294967295"),
         ("--seed_everything=-1", "seed_everything must be a whole number from 0 to 4294967295"),
         ("--data.split_seed=-1", 'Parser key "data.split_seed": Not of type Seed: -1 does not conform'),
@@ -216,7 +217,9 @@ def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu(trained: Path, tiny_mnist: P
         ("--trainer.max_epochs=-3", "trainer.max_epochs must be a whole number of at least 1, got -3"),
         ("--data.val_size=400", "val_size=400 leaves no training images: MNIST has 400; set --data.val_size between 1"),
         ("--model.colour=blue", "unrecognized arguments: --model.colour=blue"),
-        ("--model.dropout=1.5", 'Parser key "model.dropout": Not of type ClosedUnitInterval: 1.5 does not conform'),
+        ("--model.dropout=1.5", 'Parser key "model.dropout": Not of type ZeroToBelowOne: 1.5 does not conform'),
+        ("--model.dropout=1", 'Parser key "model.dropout": Not of type ZeroToBelowOne: 1 does not conform'),
+        ("--checkpoint.monitor=val/nope", "checkpoint.monitor 'val/nope' is not a logged metric: use one of val/acc,"),
         ("--data.val_size=0", 'Parser key "data.val_size": Not of type PositiveInt: 0 does not conform'),
         ("--report.mistakes=10000", 'Parser key "report.mistakes": Not of type MistakeCount: 10000 does not conform'),
         ("--trainer.accelerator=gpu", "No supported gpu backend found!"),
@@ -381,7 +384,10 @@ def test_a_full_disk_while_predicting_keeps_the_earlier_csv_and_says_so(
     monkeypatch.setattr(csv, "writer", FullDiskCSV)
     ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
     args = ["predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={tmp_path / 'photos'}"]
-    error = one_error_line(capsys, [*args, f"--predictions.output={output}", "--data.num_workers=0", *QUIET])
+    error = one_error_line(
+        capsys,
+        [*args, f"--predictions.output={output}", "--predictions.overwrite=true", "--data.num_workers=0", *QUIET],
+    )
     assert error == f"error: cannot write predictions to '{output}': No space left on device"
     assert output.read_text() == "an earlier run's predictions"
     assert not list(tmp_path.glob("*.partial"))
@@ -395,7 +401,7 @@ def test_a_full_disk_while_exporting_keeps_the_earlier_file_and_says_so(
     output.write_bytes(b"an earlier export")
     monkeypatch.setattr(Path, "write_bytes", full_disk)
     ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
-    error = one_error_line(capsys, ["export", f"--ckpt_path={ckpt}", f"--output={output}"])
+    error = one_error_line(capsys, ["export", f"--ckpt_path={ckpt}", f"--output={output}", "--overwrite=true"])
     assert error == f"error: cannot write '{output}': No space left on device"
     assert output.read_bytes() == b"an earlier export"
     assert sorted(path.name for path in tmp_path.iterdir()) == [output.name]
@@ -477,3 +483,87 @@ def test_ctrl_c_outside_the_trainer_ends_in_one_line_and_status_130(
         main(["fit", "--config", CONFIG])
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_predicting_over_an_existing_csv_is_refused_unless_told_to_overwrite(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "photos").mkdir()
+    photo(7).save(tmp_path / "photos" / "seven.png")
+    output = tmp_path / "predictions.csv"
+    output.write_text("an earlier run's predictions")
+    ckpt = best_checkpoint(trained / "checkpoints" / "default" / "version_0")
+    args = ["predict", "--config", CONFIG, f"--ckpt_path={ckpt}", f"--data.predict_dir={tmp_path / 'photos'}", *QUIET]
+    error = one_error_line(capsys, [*args, f"--predictions.output={output}"])
+    assert error == (
+        f"error: --predictions.output '{output}' exists already: pass another file name, "
+        "or --predictions.overwrite true to replace it"
+    )
+    assert output.read_text() == "an earlier run's predictions"
+    main([*args, f"--predictions.output={output}", "--predictions.overwrite=true"])
+    assert output.read_text().splitlines()[1].startswith("seven.png,7,")
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ("model: 5\n", "error: model in the config must be a mapping of settings, not 5: see --print_config"),
+        ("trainer: 5\n", "error: trainer in the config must be a mapping of settings, not 5: see --print_config"),
+        (
+            "model:\n  lr: null\n",
+            "error: model.lr is null in the config, and it needs a value: remove the line to get its default, 0.01",
+        ),
+        (
+            "trainer:\n  limit_train_batches: 0\n",
+            "error: trainer.limit_train_batches is 0, so fit would train nothing: leave it unset, or above 0",
+        ),
+    ],
+    ids=["section a number", "trainer a number", "null lr", "no training batches"],
+)
+def test_a_config_file_with_impossible_values_gets_one_line(
+    tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, error: str
+) -> None:
+    (tmp_path / "bad.yaml").write_text(config)
+    args = ["fit", "--config", CONFIG, *QUIET, f"--data.data_dir={tiny_mnist}", "--data.val_size=100"]
+    assert one_error_line(capsys, [*args, "--config", str(tmp_path / "bad.yaml")]) == error
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_an_unknown_accelerator_gets_lightnings_one_line(tiny_mnist: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    error = one_error_line(capsys, [*fit_args(tiny_mnist), "--trainer.accelerator=tpuz"])
+    assert error.startswith("error: You selected an invalid accelerator name: `accelerator='tpuz'`.")
+
+
+def test_a_diverging_fit_stops_with_one_line_and_saves_no_checkpoint(
+    tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = one_error_line(capsys, [*fit_args(tiny_mnist), "--model.lr=1e6"])
+    assert error == (
+        "error: training diverged in epoch 0: the weights are no longer finite numbers. "
+        "Lower --model.lr (now 1000000.0); any checkpoints of earlier epochs are kept"
+    )
+    assert not (tmp_path / "checkpoints" / "default").exists()  # the run folder held nothing else: removed
+
+
+def test_a_checkpoint_with_weights_that_are_not_finite_is_refused(tmp_path: Path) -> None:
+    state = TutorialMLP().state_dict()
+    state["fc2.bias"][3] = float("nan")
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(UserError, match=r"'.*nan\.pth' holds weights that are not finite numbers \(fc2\.bias has NaN"):
+        read_checkpoint(tmp_path / "nan.pth")
+
+
+@pytest.mark.parametrize("name", ["a.npy", "model.onnx"])
+def test_a_file_that_is_no_checkpoint_is_not_called_pickled(tmp_path: Path, name: str) -> None:
+    content = {"a.npy": b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'}", "model.onnx": b"\x08\x07\x12\x07pytorch"}[name]
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(UserError, match=rf"'.*{name}' is not a PyTorch checkpoint: pass --ckpt_path"):
+        read_checkpoint(tmp_path / name)
+
+
+def test_a_training_scripts_model_state_dict_wrapper_is_taken(tmp_path: Path) -> None:
+    state = TutorialMLP().state_dict()
+    torch.save({"model_state_dict": state, "epoch": 3}, tmp_path / "wrapped.pth")
+    checkpoint = read_checkpoint(tmp_path / "wrapped.pth")
+    assert not checkpoint.lightning
+    assert torch.equal(checkpoint.net_state["fc1.weight"], state["fc1.weight"])
