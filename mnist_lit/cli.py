@@ -2,12 +2,14 @@
 
 import contextlib
 import inspect
+import itertools
 import shutil
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.utilities.seed import max_seed_value, min_seed_value
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -247,6 +249,23 @@ def _check_sections(config: Namespace) -> None:
                 )
 
 
+def _check_config_files(command: list[str]) -> None:
+    """jsonargparse says only "Unexpected config" of a config file that is empty or not a mapping;
+    name the file instead."""
+    paths = [value for flag, value in itertools.pairwise(command) if flag == "--config"]
+    paths += [argument.removeprefix("--config=") for argument in command if argument.startswith("--config=")]
+    for path in map(Path, paths):
+        if not path.is_file():
+            continue  # jsonargparse names a missing file itself
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue  # and says what is wrong with its syntax or encoding
+        if not isinstance(content, dict):
+            kind = "is empty" if content is None else f"holds a {type(content).__name__}, not settings"
+            raise UserError(f"config file {str(path)!r} {kind}: it should map settings to values, as configs/ does")
+
+
 def _refuse_used_checkpoint_folder(dirpath: str | None, ckpt_path: str | None) -> None:
     """A checkpoint folder that holds an earlier run's checkpoints would have them replaced."""
     if dirpath is None or not Path(dirpath).is_dir():
@@ -293,6 +312,8 @@ def main(args: ArgsType = None) -> None:
     """Run the CLI; a user's mistake ends in one line on stderr and exit status 2."""
     command = sys.argv[1:] if args is None else args
     try:
+        if isinstance(command, list):
+            _check_config_files(command)
         if isinstance(command, list) and command[:1] == ["export"]:
             export.main(command[1:])
         else:

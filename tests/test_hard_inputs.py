@@ -567,3 +567,14 @@ def test_a_training_scripts_model_state_dict_wrapper_is_taken(tmp_path: Path) ->
     checkpoint = read_checkpoint(tmp_path / "wrapped.pth")
     assert not checkpoint.lightning
     assert torch.equal(checkpoint.net_state["fc1.weight"], state["fc1.weight"])
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"), [("", "is empty"), ("- 1\n- 2\n", "holds a list, not settings")], ids=["empty", "list"]
+)
+def test_a_config_file_that_holds_no_settings_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, problem: str
+) -> None:
+    (tmp_path / "odd.yaml").write_text(content)
+    error = one_error_line(capsys, ["fit", "--config", "odd.yaml"])
+    assert error == f"error: config file 'odd.yaml' {problem}: it should map settings to values, as configs/ does"
