@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.utilities.seed import max_seed_value, min_seed_value
@@ -318,6 +319,10 @@ def main(args: ArgsType = None) -> None:
             export.main(command[1:])
         else:
             run(args)
+            # Lightning leaves the process group of a several-process run open; a process that
+            # exits with it open can abort in PyTorch's teardown.
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
