@@ -126,6 +126,14 @@ class MNISTCLI(LightningCLI):
             raise UserError(
                 f"checkpoint.monitor {monitor!r} is not a logged metric: use one of {', '.join(MONITORABLE)}"
             )
+        precision = config.trainer.precision
+        if precision is not None and str(precision) not in PRECISIONS:
+            raise UserError(
+                f"trainer.precision {precision!r} is not one this model runs in: use one of {', '.join(PRECISIONS)}"
+            )
+        every = config.trainer.check_val_every_n_epoch
+        if isinstance(every, int) and every < 1:
+            raise UserError(f"trainer.check_val_every_n_epoch must be at least 1, got {every}")
         if self.subcommand == "fit" and config.trainer.limit_train_batches == 0:
             raise UserError("trainer.limit_train_batches is 0, so fit would train nothing: leave it unset, or above 0")
         if max_epochs is not None and max_epochs < 1:
@@ -165,8 +173,8 @@ class MNISTCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except ValueError as error:  # Lightning's word for a setting outside its choices, e.g. the accelerator
-            raise UserError(" ".join(str(error).split())) from error
+        except (ValueError, TypeError, ImportError) as error:  # the Trainer refusing a setting, e.g. devices
+            raise UserError(f"cannot set up the trainer: {' '.join(str(error).split())}") from error
         if self.checkpoint is not None and not self.checkpoint.lightning:
             self.model.net.load_state_dict(self.checkpoint.net_state)
 
@@ -203,8 +211,10 @@ class MNISTCLI(LightningCLI):
         callback = self.trainer.checkpoint_callback
         if isinstance(callback, ModelCheckpoint) and callback.best_model_path and callback.best_model_score is not None:
             rank_zero_info(
-                f"Best checkpoint (val/acc {float(callback.best_model_score):.4f}): {callback.best_model_path}"
+                f"Best checkpoint ({callback.monitor} {float(callback.best_model_score):.4f}): "
+                f"{callback.best_model_path}"
             )
+        if isinstance(callback, ModelCheckpoint) and callback.last_model_path:
             rank_zero_info(f"Last checkpoint: {callback.last_model_path}")
         self._draw_curves()
 
@@ -224,6 +234,9 @@ class MNISTCLI(LightningCLI):
         rank_zero_info(f"Loss and accuracy per epoch: {path}")
 
 
+PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed")
+"""Precisions the model runs in: its transform hands the net float32 pixels, which autocast can lower."""
+
 MONITORABLE = ("val/acc", "val/loss", "train/acc", "train/loss")
 """The metrics fit logs every epoch, which the checkpoint callback can select by."""
 
@@ -239,7 +252,7 @@ def _check_sections(config: Namespace) -> None:
     class's construction; name it instead."""
     for section in SECTIONS:
         value = config.get(section)
-        if value is not None and not isinstance(value, Namespace):
+        if not isinstance(value, Namespace):
             raise UserError(f"{section} in the config must be a mapping of settings, not {value!r}: see --print_config")
     for section, cls in (("model", DigitClassifier), ("data", MNISTDataModule)):
         for name, parameter in inspect.signature(cls).parameters.items():

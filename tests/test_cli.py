@@ -150,3 +150,26 @@ def test_user_mistakes_end_in_one_line_and_status_2(
     error = capsys.readouterr().err
     assert error.startswith(f"error: {message}")
     assert "Traceback" not in error
+
+
+@pytest.mark.parametrize(
+    ("flags", "best_line", "last_line"),
+    [
+        ([], "Best checkpoint (val/acc ", "Last checkpoint: checkpoints/default/version_0/checkpoints/last.ckpt"),
+        (["--checkpoint.monitor=val/loss", "--checkpoint.mode=min"], "Best checkpoint (val/loss ", "Last checkpoint:"),
+        (["--checkpoint.save_last=false"], "Best checkpoint (val/acc ", None),
+    ],
+    ids=["default", "monitoring val/loss", "no last checkpoint"],
+)
+def test_fit_names_the_metric_its_best_checkpoint_was_chosen_by(
+    tiny_mnist: Path, caplog: pytest.LogCaptureFixture, flags: list[str], best_line: str, last_line: str | None
+) -> None:
+    with caplog.at_level("INFO"):
+        run([*fit_args(tiny_mnist), "--trainer.max_epochs=1", *flags])
+    lines = caplog.messages
+    assert next(line for line in lines if line.startswith("Best checkpoint (")).startswith(best_line)
+    last = [line for line in lines if line.startswith("Last checkpoint:")]
+    if last_line is None:
+        assert last == []
+    else:
+        assert len(last) == 1 and last[0].startswith(last_line)

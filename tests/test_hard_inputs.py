@@ -220,6 +220,9 @@ def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu(trained: Path, tiny_mnist: P
         ("--model.dropout=1.5", 'Parser key "model.dropout": Not of type ZeroToBelowOne: 1.5 does not conform'),
         ("--model.dropout=1", 'Parser key "model.dropout": Not of type ZeroToBelowOne: 1 does not conform'),
         ("--checkpoint.monitor=val/nope", "checkpoint.monitor 'val/nope' is not a logged metric: use one of val/acc,"),
+        ("--trainer.precision=16-true", "trainer.precision '16-true' is not one this model runs in: use one of 32,"),
+        ("--trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch must be at least 1, got 0"),
+        ("--trainer.devices=-2", "cannot set up the trainer: `devices` selected with `CPUAccelerator` should be an"),
         ("--data.val_size=0", 'Parser key "data.val_size": Not of type PositiveInt: 0 does not conform'),
         ("--report.mistakes=10000", 'Parser key "report.mistakes": Not of type MistakeCount: 10000 does not conform'),
         ("--trainer.accelerator=gpu", "No supported gpu backend found!"),
@@ -509,6 +512,7 @@ def test_predicting_over_an_existing_csv_is_refused_unless_told_to_overwrite(
     [
         ("model: 5\n", "error: model in the config must be a mapping of settings, not 5: see --print_config"),
         ("trainer: 5\n", "error: trainer in the config must be a mapping of settings, not 5: see --print_config"),
+        ("model: null\n", "error: model in the config must be a mapping of settings, not None: see --print_config"),
         (
             "model:\n  lr: null\n",
             "error: model.lr is null in the config, and it needs a value: remove the line to get its default, 0.01",
@@ -518,7 +522,7 @@ def test_predicting_over_an_existing_csv_is_refused_unless_told_to_overwrite(
             "error: trainer.limit_train_batches is 0, so fit would train nothing: leave it unset, or above 0",
         ),
     ],
-    ids=["section a number", "trainer a number", "null lr", "no training batches"],
+    ids=["section a number", "trainer a number", "null section", "null lr", "no training batches"],
 )
 def test_a_config_file_with_impossible_values_gets_one_line(
     tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, error: str
@@ -531,7 +535,7 @@ def test_a_config_file_with_impossible_values_gets_one_line(
 
 def test_an_unknown_accelerator_gets_lightnings_one_line(tiny_mnist: Path, capsys: pytest.CaptureFixture[str]) -> None:
     error = one_error_line(capsys, [*fit_args(tiny_mnist), "--trainer.accelerator=tpuz"])
-    assert error.startswith("error: You selected an invalid accelerator name: `accelerator='tpuz'`.")
+    assert error.startswith("error: cannot set up the trainer: You selected an invalid accelerator name: `accelerator=")
 
 
 def test_a_diverging_fit_stops_with_one_line_and_saves_no_checkpoint(
