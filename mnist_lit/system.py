@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from jsonargparse.typing import ClosedUnitInterval, restricted_number_type
 from lightning.pytorch import LightningModule
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import Tensor
 from torchmetrics import MeanMetric
@@ -144,6 +145,17 @@ class DigitClassifier(LightningModule):
         probs = self(batch["image"]).softmax(dim=-1)
         confidence, digit = probs.max(dim=-1)
         return {"digit": digit, "confidence": confidence, "probs": probs}
+
+    def on_train_start(self) -> None:
+        # A resumed run keeps the checkpoint's one-cycle schedule, which ends where that run was
+        # to end; more epochs than it planned run on at the schedule's final, tiny rate.
+        schedule = self.lr_schedulers()
+        if isinstance(schedule, torch.optim.lr_scheduler.OneCycleLR) and schedule.total_steps < self._sgd_steps():
+            rank_zero_warn(
+                f"model.lr_schedule onecycle: the checkpoint's cycle spans {schedule.total_steps} SGD steps, fewer "
+                f"than trainer.max_epochs now asks for ({self._sgd_steps()}); the steps past its end train at its "
+                f"final lr, {schedule.get_last_lr()[0]:.2g}. For a longer cycle, start a new fit"
+            )
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         optimizer = torch.optim.SGD(
