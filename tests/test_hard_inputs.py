@@ -582,3 +582,8 @@ def test_a_config_file_that_holds_no_settings_is_named(
     (tmp_path / "odd.yaml").write_text(content)
     error = one_error_line(capsys, ["fit", "--config", "odd.yaml"])
     assert error == f"error: config file 'odd.yaml' {problem}: it should map settings to values, as configs/ does"
+
+
+def test_an_unknown_subcommand_lists_export_among_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    error = one_error_line(capsys, ["bogus"])
+    assert "invalid choice: 'bogus' (choose from 'fit', 'validate', 'test', 'predict', 'export')" in error
