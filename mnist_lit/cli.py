@@ -195,8 +195,7 @@ class MNISTCLI(LightningCLI):
 
     def _say_where_metrics_went(self) -> None:
         logger = self.trainer.logger
-        if isinstance(logger, CSVLogger):
-            logger.save()
+        if isinstance(logger, CSVLogger):  # the Trainer has saved its rows already, at its teardown
             rank_zero_info(f"Metrics: {logger.experiment.metrics_file_path}")
 
     def after_predict(self) -> None:
@@ -219,11 +218,10 @@ class MNISTCLI(LightningCLI):
         self._draw_curves()
 
     def _draw_curves(self) -> None:
-        """Draw the per-epoch curves from the CSV logger's metrics, once every row is on disk."""
+        """Draw the per-epoch curves from the CSV logger's metrics, which the Trainer's teardown saved."""
         logger = self.trainer.logger
         if not self.trainer.is_global_zero or not isinstance(logger, CSVLogger):
             return  # other loggers have their own viewers, TensorBoard's among them
-        logger.save()
         metrics_csv = Path(logger.experiment.metrics_file_path)
         if not metrics_csv.is_file():
             return

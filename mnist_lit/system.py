@@ -118,7 +118,7 @@ class DigitClassifier(LightningModule):
         # Once a weight is NaN or infinite every later step is too; stop before a checkpoint saves it.
         # Once an epoch, this is the only time training waits for a value from the device.
         fitting = self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking
-        if fitting and not all(torch.isfinite(weights).all() for weights in self.net.parameters()):
+        if fitting and not torch.stack([torch.isfinite(weights).all() for weights in self.net.parameters()]).all():
             raise UserError(
                 f"training diverged in epoch {self.current_epoch}: the weights are no longer finite numbers. "
                 f"Lower --model.lr (now {self.hparams.lr}); any checkpoints of earlier epochs are kept"
@@ -150,10 +150,13 @@ class DigitClassifier(LightningModule):
         # A resumed run keeps the checkpoint's one-cycle schedule, which ends where that run was
         # to end; more epochs than it planned run on at the schedule's final, tiny rate.
         schedule = self.lr_schedulers()
-        if isinstance(schedule, torch.optim.lr_scheduler.OneCycleLR) and schedule.total_steps < self._sgd_steps():
+        if not isinstance(schedule, torch.optim.lr_scheduler.OneCycleLR):
+            return
+        wanted = self._sgd_steps()
+        if schedule.total_steps < wanted:
             rank_zero_warn(
                 f"model.lr_schedule onecycle: the checkpoint's cycle spans {schedule.total_steps} SGD steps, fewer "
-                f"than trainer.max_epochs now asks for ({self._sgd_steps()}); the steps past its end train at its "
+                f"than trainer.max_epochs now asks for ({wanted}); the steps past its end train at its "
                 f"final lr, {schedule.get_last_lr()[0]:.2g}. For a longer cycle, start a new fit"
             )
 

@@ -79,19 +79,19 @@ class CSVPredictionWriter(BasePredictionWriter):
         digits = prediction["digit"].tolist()
         confidences = prediction["confidence"].tolist()
         probs = prediction["probs"].tolist()
-        rows = []
+        rows, failed = [], 0
         for path, error, digit, confidence, image_probs in zip(
             batch["path"], batch["error"], digits, confidences, probs, strict=True
         ):
             if error:
                 rows.append([path, "", "", *([""] * NUM_CLASSES), error])
+                failed += 1
             else:
                 rows.append([path, digit, f"{confidence:.6f}", *(f"{p:.6f}" for p in image_probs), ""])
         try:
             self._csv.writerows(rows)
         except OSError as error:  # a full disk, most likely
             raise UserError(f"cannot write predictions to {str(self.output)!r}: {error.strerror}") from error
-        failed = sum(1 for error in batch["error"] if error)
         self.failed += failed
         self.predicted += len(rows) - failed
 
