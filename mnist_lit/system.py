@@ -75,10 +75,10 @@ class DigitClassifier(LightningModule):
         )
 
     def setup(self, stage: str) -> None:
-        # The net's matrices are too small to share out between threads. On a CPU, a second
-        # intra-op thread makes training epochs erratic (on this project's 2-core machine, 0.8 to
-        # 1.3 s against a steady 0.85 to 0.95 s on one), and in predict it waits on the reader
-        # processes that hold the other cores. OMP_NUM_THREADS, when set, still decides.
+        # The net's matrices are too small to share out well between threads. On a CPU, a second
+        # intra-op thread makes training epochs swing with the machine's load (the README's Speed
+        # section has the benchmark runs), and in predict it waits on the reader processes that
+        # hold the other cores. OMP_NUM_THREADS, when set, still decides.
         if self.trainer.strategy.root_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(1)
 
