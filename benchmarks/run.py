@@ -6,16 +6,18 @@ Everything runs in one go, each measurement in a process of its own, on real MNI
 
 1. the tutorial's loop (baseline) and a plain PyTorch loop over tensors (floor), from loops.py;
 2. ``python -m mnist_lit fit --config configs/default.yaml``, as a whole process;
-3. the same for ``configs/best.yaml``, whose whole-process time is compared with the default's;
-4. ``test`` on the 10k test images and ``predict`` over a folder of MNIST test digits saved as
-   PNG files, beside a bare Pillow open-and-decode loop over the same files;
-5. a process that only imports lightning, torchvision and torchmetrics, for peak memory.
+3. a process that only imports lightning, torchvision and torchmetrics, for peak memory;
+4. the same fit for ``configs/best.yaml``, whose whole-process time is compared with the default's;
+5. ``test`` on the 10k test images and ``predict`` over a folder of MNIST test digits saved as
+   PNG files, beside a bare Pillow open-and-decode loop over the same files.
 
-It prints seconds per epoch (the median over the epochs, so one epoch slowed by another job on a
-shared machine does not decide), whole-process wall time, peak memory (RSS) and test accuracy of
-each, and the ratios the project targets; the figures also go to ``benchmarks/out/results.json``.
-Absolute times vary with the machine and its load; the ratios, taken within one run, are the
-figures to compare.
+The first three run ``--repeats`` times (default 3), interleaved: on a shared machine a slow
+spell then slows every kind of run alike instead of deciding one of them, and each figure is the
+median over the repeats. It prints seconds per epoch (the median over the epochs), whole-process
+wall time, peak memory (RSS) and test accuracy of each, the fit/tutorial ratio of each repeat,
+and the ratios the project targets, from the medians; the figures also go to
+``benchmarks/out/results.json``. Absolute times vary with the machine and its load; the ratios,
+taken within one run, are the figures to compare.
 """
 
 import argparse
@@ -77,35 +79,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="folder holding MNIST/raw/")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the tutorial, floor, imports and fit")
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
     out = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     timer = out / "timer.jsonl"
-    results: dict[str, dict[str, float]] = {}
+    repeats: dict[str, list[dict[str, float]]] = {name: [] for name in ("tutorial", "tensor", "imports", "fit")}
+    for repeat in range(args.repeats):
+        for loop in ("tutorial", "tensor"):
+            result = out / f"{loop}.json"
+            run = measure(
+                [sys.executable, str(ROOT / "benchmarks" / "loops.py"), loop, str(data_dir), str(result)],
+                out,
+                out / f"{loop}.log",
+            )
+            loop_result = json.loads(result.read_text())
+            run |= {"epoch_s": statistics.median(loop_result["epoch_seconds"]), "test_acc": loop_result["test_acc"]}
+            repeats[loop].append(run)
 
-    for loop in ("tutorial", "tensor"):
-        result = out / f"{loop}.json"
-        results[loop] = measure(
-            [sys.executable, str(ROOT / "benchmarks" / "loops.py"), loop, str(data_dir), str(result)],
-            out,
-            out / f"{loop}.log",
+        repeats["imports"].append(
+            measure([sys.executable, "-c", "import lightning, torchvision, torchmetrics"], out, out / "imports.log")
         )
-        loop_result = json.loads(result.read_text())
-        results[loop] |= {
-            "epoch_s": statistics.median(loop_result["epoch_seconds"]),
-            "test_acc": loop_result["test_acc"],
-        }
-        print(f"{loop}: {results[loop]}", flush=True)
 
-    results["imports"] = measure(
-        [sys.executable, "-c", "import lightning, torchvision, torchmetrics"], out, out / "imports.log"
-    )
+        timer.unlink(missing_ok=True)
+        run = mnist_lit("fit", out, timer, f"--data.data_dir={data_dir}")
+        run["epoch_s"] = statistics.median(record["seconds"] for record in timer_records(timer, "train_epoch"))
+        repeats["fit"].append(run)
+        walls = ", ".join(f"{name} {runs[-1]['wall_s']:.1f} s" for name, runs in repeats.items())
+        print(f"repeat {repeat + 1}: {walls}", flush=True)
 
-    results["fit"] = mnist_lit("fit", out, timer, f"--data.data_dir={data_dir}")
-    results["fit"]["epoch_s"] = statistics.median(record["seconds"] for record in timer_records(timer, "train_epoch"))
-    (checkpoint,) = out.glob("checkpoints/default/version_0/checkpoints/last.ckpt")
+    results: dict[str, dict[str, float]] = {
+        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]} for name, runs in repeats.items()
+    }
+    # Every fit trains the same seeded run; the first one's checkpoint is tested and predicts.
+    timer.unlink()
+    checkpoint = out / "checkpoints" / "default" / "version_0" / "checkpoints" / "last.ckpt"
     results["test"] = mnist_lit("test", out, timer, f"--data.data_dir={data_dir}", f"--ckpt_path={checkpoint}")
     (test_record,) = timer_records(timer, "test")
     results["test"] |= {"loop_s": test_record["seconds"], "test_acc": test_record["test_acc"]}
@@ -135,6 +145,8 @@ def main() -> None:
     predict_seconds = statistics.median(record["seconds"] for record in timer_records(timer, "predict"))
     results["predict"]["images_per_s"] = PREDICT_IMAGES / predict_seconds
 
+    pairs = zip(repeats["fit"], repeats["tutorial"], strict=True)
+    per_repeat = [fit["wall_s"] / tutorial["wall_s"] for fit, tutorial in pairs]
     ratios = {
         "fit process / tutorial process": results["fit"]["wall_s"] / results["tutorial"]["wall_s"],
         "fit epoch / tensor-loop epoch": results["fit"]["epoch_s"] / results["tensor"]["epoch_s"],
@@ -145,7 +157,8 @@ def main() -> None:
         * (results["fit"]["test_acc"] - results["tutorial"]["test_acc"]),
     }
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    (out / "results.json").write_text(json.dumps({"machine": machine, "results": results, "ratios": ratios}, indent=2))
+    report = {"machine": machine, "results": results, "ratios": ratios, "repeats": repeats, "fit/tutorial": per_repeat}
+    (out / "results.json").write_text(json.dumps(report, indent=2))
 
     print(f"\nmachine: {machine}\n")
     print("| run | s/epoch | whole process (s) | peak RSS (MB) | test acc |")
@@ -161,7 +174,7 @@ def main() -> None:
         f"predict: {results['predict']['images_per_s']:.0f} images/s over {PREDICT_IMAGES} PNG files; "
         f"bare Pillow decode: {results['pillow']['images_per_s']:.0f} images/s"
     )
-    print()
+    print(f"\nfit process / tutorial process in each repeat: {', '.join(f'{ratio:.2f}' for ratio in per_repeat)}")
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}")
 

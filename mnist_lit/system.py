@@ -75,11 +75,11 @@ class DigitClassifier(LightningModule):
         )
 
     def setup(self, stage: str) -> None:
-        # The net's matrices are too small to share out well between threads. On a CPU, a second
-        # intra-op thread makes training epochs swing with the machine's load (the README's Speed
-        # section has the benchmark runs), and in predict it waits on the reader processes that
-        # hold the other cores. OMP_NUM_THREADS, when set, still decides.
-        if self.trainer.strategy.root_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # predict decodes images in reader processes that hold the other cores, and a second
+        # intra-op thread would only wait on them (README, "Speed"). Training and evaluation keep
+        # PyTorch's own thread count. OMP_NUM_THREADS, when set, still decides.
+        cpu = self.trainer.strategy.root_device.type == "cpu"
+        if stage == "predict" and cpu and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(1)
 
     def forward(self, images: Tensor) -> Tensor:
@@ -89,11 +89,15 @@ class DigitClassifier(LightningModule):
     def training_step(self, batch: list[Batch], batch_idx: int) -> None:
         optimizer = self.optimizers()
         schedule = self.lr_schedulers()
-        losses, predictions = [], []
-        for images, targets in batch:
-            logits = self(images)
+        # The transform runs once over the step's images rather than once per mini-batch: for
+        # a net this small, each operation's fixed cost outweighs its arithmetic.
+        targets = [targets for _, targets in batch]
+        pixels = self.transform(torch.cat([images for images, _ in batch])).split([len(t) for t in targets])
+        losses, logits_seen = [], []
+        for step_pixels, step_targets in zip(pixels, targets, strict=True):
+            logits = self.net(step_pixels)
             image_losses = F.cross_entropy(
-                logits, targets, reduction="none", label_smoothing=self.hparams.label_smoothing
+                logits, step_targets, reduction="none", label_smoothing=self.hparams.label_smoothing
             )
             optimizer.zero_grad()
             self.manual_backward(image_losses.mean())
@@ -101,12 +105,12 @@ class DigitClassifier(LightningModule):
             if schedule is not None and schedule.last_epoch < schedule.total_steps:
                 schedule.step()  # past its end (a resumed epoch replayed, more epochs): stays at its last lr
             losses.append(image_losses.detach())
-            predictions.append(logits.detach().argmax(dim=-1))
+            logits_seen.append(logits.detach())
 
         # One metric update per training step, with values that stay on the device; the
         # metrics are computed and logged once, at the end of the epoch.
         self.train_loss.update(torch.cat(losses))
-        self.train_acc.update(torch.cat(predictions), torch.cat([targets for _, targets in batch]))
+        self.train_acc.update(torch.cat(logits_seen).argmax(dim=-1), torch.cat(targets))
 
     def on_train_epoch_end(self) -> None:
         # compute() already gathers every process's counts; sync_dist only tells Lightning so.

@@ -8,7 +8,7 @@ import torch
 import yaml
 from lightning.pytorch import Trainer, seed_everything
 
-from mnist_lit.augment import random_affine, random_stroke_width
+from mnist_lit.augment import random_affine, random_stroke_width, sampling_grid
 from mnist_lit.data import MNISTDataModule
 from mnist_lit.errors import UserError
 from mnist_lit.system import DigitClassifier
@@ -36,6 +36,15 @@ def test_augmentation_changes_training_batches(tiny_mnist: Path) -> None:
     changed = [not torch.equal(a, b) for (a, _), (b, _) in zip(augmented, batch, strict=True)]
     assert all(changed)
     assert all(torch.equal(a, b) for (_, a), (_, b) in zip(augmented, batch, strict=True))  # labels kept
+
+
+def test_the_sampling_grid_is_the_one_affine_grid_builds() -> None:
+    theta = torch.tensor([[[0.9, -0.2, 0.1], [0.3, 1.1, -0.2]], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    grid = sampling_grid(theta, 28, 28)
+    torch.testing.assert_close(grid, torch.nn.functional.affine_grid(theta, [2, 1, 28, 28], align_corners=False))
+    # the second matrix is the identity: each output pixel samples its own centre, the first one
+    # at x = y = -1 + 1/28 in grid_sample's [-1, 1] coordinates
+    torch.testing.assert_close(grid[1, 0, 0], torch.tensor([-27 / 28, -27 / 28]))
 
 
 def test_augmentation_never_touches_evaluation_batches(tiny_mnist: Path) -> None:

@@ -28,18 +28,24 @@ def test_grouped_mini_batches_follow_the_sgd_trajectory_of_single_ones(tiny_mnis
         torch.testing.assert_close(grouped[name], tensor, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize(("omp_num_threads", "threads"), [(None, 1), ("2", 2)], ids=["unset", "set to 2"])
-def test_training_on_a_cpu_uses_one_intra_op_thread_unless_omp_num_threads_says(
-    tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch, omp_num_threads: str | None, threads: int
+@pytest.mark.parametrize(
+    ("stage", "omp_num_threads", "threads"),
+    [("fit", None, 2), ("test", None, 2), ("predict", None, 1), ("predict", "2", 2)],
+    ids=["fit", "test", "predict", "predict, OMP_NUM_THREADS=2"],
+)
+def test_only_predict_on_a_cpu_drops_to_one_intra_op_thread_unless_omp_num_threads_says(
+    monkeypatch: pytest.MonkeyPatch, stage: str, omp_num_threads: str | None, threads: int
 ) -> None:
     if omp_num_threads is None:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     else:
         monkeypatch.setenv("OMP_NUM_THREADS", omp_num_threads)
+    model = DigitClassifier()
+    model.trainer = Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        weights_after_one_epoch(tiny_mnist, batches_per_step=4)
+        model.setup(stage)
         assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
