@@ -11,13 +11,13 @@ Everything runs in one go, each measurement in a process of its own, on real MNI
 5. ``test`` on the 10k test images and ``predict`` over a folder of MNIST test digits saved as
    PNG files, beside a bare Pillow open-and-decode loop over the same files.
 
-The first three run ``--repeats`` times (default 3), interleaved: on a shared machine a slow
-spell then slows every kind of run alike instead of deciding one of them, and each figure is the
-median over the repeats. It prints seconds per epoch (the median over the epochs), whole-process
-wall time, peak memory (RSS) and test accuracy of each, the fit/tutorial ratio of each repeat,
-and the ratios the project targets, from the medians; the figures also go to
-``benchmarks/out/results.json``. Absolute times vary with the machine and its load; the ratios,
-taken within one run, are the figures to compare.
+The first three run ``--repeats`` times (default 3), interleaved, every other repeat in reverse
+order: on a shared machine a slow spell then slows every kind of run alike instead of deciding
+one of them, and each figure is the median over the repeats. It prints seconds per epoch (the
+median over the epochs), whole-process wall time, peak memory (RSS) and test accuracy of each,
+the fit/tutorial ratio of each repeat, and the ratios the project targets, from the medians; the
+figures also go to ``benchmarks/out/results.json``. Absolute times vary with the machine and its
+load; the ratios, taken within one run, are the figures to compare.
 """
 
 import argparse
@@ -88,25 +88,26 @@ def main() -> None:
     timer = out / "timer.jsonl"
     repeats: dict[str, list[dict[str, float]]] = {name: [] for name in ("tutorial", "tensor", "imports", "fit")}
     for repeat in range(args.repeats):
-        for loop in ("tutorial", "tensor"):
-            result = out / f"{loop}.json"
-            run = measure(
-                [sys.executable, str(ROOT / "benchmarks" / "loops.py"), loop, str(data_dir), str(result)],
-                out,
-                out / f"{loop}.log",
-            )
-            loop_result = json.loads(result.read_text())
-            run |= {"epoch_s": statistics.median(loop_result["epoch_seconds"]), "test_acc": loop_result["test_acc"]}
-            repeats[loop].append(run)
-
-        repeats["imports"].append(
-            measure([sys.executable, "-c", "import lightning, torchvision, torchmetrics"], out, out / "imports.log")
-        )
-
-        timer.unlink(missing_ok=True)
-        run = mnist_lit("fit", out, timer, f"--data.data_dir={data_dir}")
-        run["epoch_s"] = statistics.median(record["seconds"] for record in timer_records(timer, "train_epoch"))
-        repeats["fit"].append(run)
+        # Every other repeat runs in reverse order, so no kind of run always follows the long tutorial loop.
+        order = list(repeats) if repeat % 2 == 0 else list(reversed(repeats))
+        for name in order:
+            if name in ("tutorial", "tensor"):
+                result = out / f"{name}.json"
+                run = measure(
+                    [sys.executable, str(ROOT / "benchmarks" / "loops.py"), name, str(data_dir), str(result)],
+                    out,
+                    out / f"{name}.log",
+                )
+                loop_result = json.loads(result.read_text())
+                run |= {"epoch_s": statistics.median(loop_result["epoch_seconds"]), "test_acc": loop_result["test_acc"]}
+            elif name == "imports":
+                imports = [sys.executable, "-c", "import lightning, torchvision, torchmetrics"]
+                run = measure(imports, out, out / "imports.log")
+            else:
+                timer.unlink(missing_ok=True)
+                run = mnist_lit("fit", out, timer, f"--data.data_dir={data_dir}")
+                run["epoch_s"] = statistics.median(record["seconds"] for record in timer_records(timer, "train_epoch"))
+            repeats[name].append(run)
         walls = ", ".join(f"{name} {runs[-1]['wall_s']:.1f} s" for name, runs in repeats.items())
         print(f"repeat {repeat + 1}: {walls}", flush=True)
 

@@ -273,14 +273,14 @@ class MNISTDataModule(LightningDataModule):
         affine = self.augment_degrees or self.augment_scale or self.augment_shift
         if not (affine or self.augment_stroke) or self.trainer is None or not self.trainer.training:
             return batch
-        # One draw over the whole step's images: a few large operations rather than a few per mini-batch.
-        targets = [targets for _, targets in batch]
-        images = torch.cat([images for images, _ in batch])
-        if self.augment_stroke:
-            images = random_stroke_width(images, self.augment_stroke)
-        if affine:
-            images = random_affine(images, self.augment_degrees, self.augment_scale, self.augment_shift)
-        return list(zip(images.split([len(step_targets) for step_targets in targets]), targets, strict=True))
+        augmented = []
+        for images, targets in batch:
+            if self.augment_stroke:
+                images = random_stroke_width(images, self.augment_stroke)
+            if affine:
+                images = random_affine(images, self.augment_degrees, self.augment_scale, self.augment_shift)
+            augmented.append((images, targets))
+        return augmented
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
