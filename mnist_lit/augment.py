@@ -14,8 +14,12 @@ def random_affine(images: Tensor, degrees: float, scale: float, shift: float) ->
     ``scale`` (a fraction) either way, and move it by up to ``shift`` of its width and height,
     with parameters drawn independently for every image. Returns uint8 images of the same shape.
     """
-    count = images.shape[0]
-    device = images.device
+    return warp(images, random_affine_matrices(images.shape[0], degrees, scale, shift, images.device))
+
+
+def random_affine_matrices(count: int, degrees: float, scale: float, shift: float, device: torch.device) -> Tensor:
+    """``count`` random affine maps as :func:`random_affine` draws them, as the (count, 2, 3)
+    matrices ``F.affine_grid`` takes."""
 
     def uniform(limit: float) -> Tensor:
         return (torch.rand(count, device=device) * 2 - 1) * limit
@@ -25,10 +29,15 @@ def random_affine(images: Tensor, degrees: float, scale: float, shift: float) ->
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     # affine_grid maps output coordinates in [-1, 1] to input coordinates, hence the inverse
     # rotation and scale; a shift of s image widths is 2s in those coordinates.
-    theta = torch.stack(
+    return torch.stack(
         [torch.stack([cos, -sin, uniform(2 * shift)], dim=1), torch.stack([sin, cos, uniform(2 * shift)], dim=1)],
         dim=1,
     )
+
+
+def warp(images: Tensor, theta: Tensor) -> Tensor:
+    """Each uint8 image of shape (N, 28, 28) moved by its own matrix in ``theta`` (N, 2, 3), with
+    bilinear sampling and black outside the frame. Returns uint8 images of the same shape."""
     pixels = images.unsqueeze(1).to(torch.float32)
     grid = sampling_grid(theta, images.shape[1], images.shape[2])
     moved = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.datasets import MNIST
 
-from mnist_lit.augment import random_affine, random_stroke_width
+from mnist_lit.augment import random_affine_matrices, random_stroke_width, warp
 from mnist_lit.errors import UserError
 from mnist_lit.net import IMAGE_SIZE
 from mnist_lit.preprocess import UNREADABLE, read_digit, refusing_large_images
@@ -273,14 +273,24 @@ class MNISTDataModule(LightningDataModule):
         affine = self.augment_degrees or self.augment_scale or self.augment_shift
         if not (affine or self.augment_stroke) or self.trainer is None or not self.trainer.training:
             return batch
-        augmented = []
-        for images, targets in batch:
+        # Each mini-batch draws its images' random distortions in turn, as one at a time always
+        # has, so a seed trains the same run; the warp then runs once over the step's images.
+        pieces, matrices = [], []
+        for images, _ in batch:
             if self.augment_stroke:
                 images = random_stroke_width(images, self.augment_stroke)
             if affine:
-                images = random_affine(images, self.augment_degrees, self.augment_scale, self.augment_shift)
-            augmented.append((images, targets))
-        return augmented
+                matrices.append(
+                    random_affine_matrices(
+                        len(images), self.augment_degrees, self.augment_scale, self.augment_shift, images.device
+                    )
+                )
+            pieces.append(images)
+        images = torch.cat(pieces)
+        if affine:
+            images = warp(images, torch.cat(matrices))
+        targets = [targets for _, targets in batch]
+        return list(zip(images.split([len(piece) for piece in pieces]), targets, strict=True))
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None

@@ -38,6 +38,18 @@ def test_augmentation_changes_training_batches(tiny_mnist: Path) -> None:
     assert all(torch.equal(a, b) for (_, a), (_, b) in zip(augmented, batch, strict=True))  # labels kept
 
 
+def test_a_step_distorts_its_mini_batches_as_one_at_a_time_would(tiny_mnist: Path) -> None:
+    datamodule = augmenting(tiny_mnist)
+    stage(datamodule, training=True)
+    batch = next(iter(datamodule.train_dataloader()))
+    torch.manual_seed(3)
+    augmented = datamodule.on_after_batch_transfer(batch, 0)
+    torch.manual_seed(3)
+    one_at_a_time = [random_affine(images, 15, 0.1, 0.1) for images, _ in batch]
+    assert len(augmented) == len(one_at_a_time) == 5  # 300 images in mini-batches of 64
+    assert all(torch.equal(a, b) for (a, _), b in zip(augmented, one_at_a_time, strict=True))
+
+
 def test_the_sampling_grid_is_the_one_affine_grid_builds() -> None:
     theta = torch.tensor([[[0.9, -0.2, 0.1], [0.3, 1.1, -0.2]], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
     grid = sampling_grid(theta, 28, 28)
