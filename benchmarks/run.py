@@ -79,8 +79,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="folder holding MNIST/raw/")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of the tutorial, floor, imports and fit")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each of the first four (1 or more)")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be 1 or more, got {args.repeats}")
     data_dir = args.data_dir.resolve()
     out = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)
