@@ -40,6 +40,16 @@ BEST_CONFIG = ROOT / "configs" / "best.yaml"
 PREDICT_IMAGES = 10_000  # the whole test set: enough that the reader processes' start-up does not decide
 PILLOW_PASSES = 3
 PREDICT_PASSES = 3  # predict's loop lasts under a second: the median of three is steadier
+MARKER = "BENCHMARK_OUTPUT"
+TARGETS = {
+    "fit process / tutorial process": "at most 0.25",
+    "fit epoch / tensor-loop epoch": "at most 1.5",
+    "predict / Pillow decode (images/s)": "at least 0.7",
+    "fit peak RSS / imports-only peak RSS": "at most 1.5",
+    "fit best.yaml process / fit default.yaml process": "at most 3",
+    "fit test acc - tutorial test acc (points)": "within 0.5",
+}
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def measure(command: list[str], cwd: Path, log: Path) -> dict[str, float]:
@@ -84,9 +94,17 @@ def main() -> None:
     if args.repeats < 1:
         parser.error(f"--repeats must be 1 or more, got {args.repeats}")
     data_dir = args.data_dir.resolve()
+    missing = [name for name in MNIST_FILES if not (data_dir / "MNIST" / "raw" / name).is_file()]
+    if missing:
+        names = ", ".join(missing)
+        parser.error(f"--data-dir {args.data_dir} lacks MNIST/raw/ ({names}): point it at the folder above MNIST/")
     out = args.out.resolve()
+    # Only a folder an earlier benchmark run wrote is replaced; anything else is left alone.
+    if out.exists() and not (out / MARKER).is_file() and (not out.is_dir() or any(out.iterdir())):
+        parser.error(f"--out {args.out} exists and is not an earlier benchmark's output: pass a new folder")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    (out / MARKER).write_text("written by benchmarks/run.py, which replaces this folder on its next run\n")
     timer = out / "timer.jsonl"
     repeats: dict[str, list[dict[str, float]]] = {name: [] for name in ("tutorial", "tensor", "imports", "fit")}
     for repeat in range(args.repeats):
@@ -166,7 +184,7 @@ def main() -> None:
     print(f"\nmachine: {machine}\n")
     print("| run | s/epoch | whole process (s) | peak RSS (MB) | test acc |")
     print("|---|---|---|---|---|")
-    for name in ("tutorial", "tensor", "fit", "imports"):
+    for name in ("tutorial", "tensor", "fit", "fit_best", "imports"):
         row = results[name]
         epoch = f"{row['epoch_s']:.2f}" if "epoch_s" in row else ""
         accuracy = f"{100 * row['test_acc']:.2f}%" if "test_acc" in row else ""
@@ -179,7 +197,7 @@ def main() -> None:
     )
     print(f"\nfit process / tutorial process in each repeat: {', '.join(f'{ratio:.2f}' for ratio in per_repeat)}")
     for name, value in ratios.items():
-        print(f"{name}: {value:.2f}")
+        print(f"{name}: {value:.2f} (target: {TARGETS[name]})")
 
 
 if __name__ == "__main__":

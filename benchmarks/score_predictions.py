@@ -21,10 +21,10 @@ def main() -> None:
         if not path.is_file():
             parser.error(f"{path} is not a file")
 
-    with args.predictions.open(newline="", encoding="utf-8") as file:
-        predicted = {row["path"]: row["digit"] for row in csv.DictReader(file)}
-    with args.labels.open(newline="", encoding="utf-8") as file:
-        labels = {row["path"]: row["label"] for row in csv.DictReader(file)}
+    predicted = read_columns(parser, args.predictions, "digit", "the predictions CSV that predict wrote")
+    labels = read_columns(parser, args.labels, "label", "labels.csv")
+    if not predicted.keys() & labels.keys():
+        parser.error(f"no path in {args.predictions} is in {args.labels}: were they given the other way round?")
 
     right, total = Counter(), Counter()
     for path, label in labels.items():
@@ -33,6 +33,15 @@ def main() -> None:
             right[group] += predicted.get(path) == label
     for group in sorted(total, key=lambda name: (name == "all", name)):
         print(f"{group:30s} {right[group]:4d}/{total[group]:<4d} {right[group] / total[group]:7.2%}")
+
+
+def read_columns(parser: argparse.ArgumentParser, path: Path, column: str, expected: str) -> dict[str, str]:
+    """``path``'s rows as {path: column}, or one error line saying what the file should be."""
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            return {row["path"]: row[column] for row in csv.DictReader(file)}
+    except (KeyError, UnicodeDecodeError, csv.Error):
+        parser.error(f"{path} has no 'path' and '{column}' columns: expected {expected}")
 
 
 if __name__ == "__main__":

@@ -341,6 +341,7 @@ def main(args: ArgsType = None) -> None:
         message = " ".join(str(error).split())
         # export is ours, outside LightningCLI, which lists only its own subcommands
         message = message.replace("'test', 'predict')", "'test', 'predict', 'export')")
+        message = message.replace("{fit,validate,test,predict}", "{fit,validate,test,predict,export}")
         print(f"error: {message} (see --help for every setting and its allowed values)", file=sys.stderr)
         sys.exit(2)
     except MisconfigurationException as error:  # Lightning's word for a trainer setting it cannot honour

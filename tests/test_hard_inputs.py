@@ -587,3 +587,8 @@ def test_a_config_file_that_holds_no_settings_is_named(
 def test_an_unknown_subcommand_lists_export_among_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
     error = one_error_line(capsys, ["bogus"])
     assert "invalid choice: 'bogus' (choose from 'fit', 'validate', 'test', 'predict', 'export')" in error
+
+
+def test_no_subcommand_lists_export_among_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    error = one_error_line(capsys, [])
+    assert 'expected "subcommand" to be one of {fit,validate,test,predict,export}' in error
