@@ -34,6 +34,8 @@ from pathlib import Path
 from PIL import Image
 from torchvision.datasets import MNIST
 
+from mnist_lit.data import MNIST_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "default.yaml"
 BEST_CONFIG = ROOT / "configs" / "best.yaml"
@@ -49,7 +51,6 @@ TARGETS = {
     "fit best.yaml process / fit default.yaml process": "at most 3",
     "fit test acc - tutorial test acc (points)": "within 0.5",
 }
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def measure(command: list[str], cwd: Path, log: Path) -> dict[str, float]:
