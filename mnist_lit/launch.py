@@ -8,8 +8,8 @@ def main() -> None:
     """Run the command line of :mod:`mnist_lit.cli`; Ctrl-C during its imports ends in one line."""
     # Importing PyTorch and Lightning creates some 400,000 Python objects that live as long as
     # the process. Each full garbage collection would walk them all, while importing and again as
-    # the interpreter exits: over a second of a ten-epoch fit on a 2-core machine. Frozen once
-    # imported, they are left out of every collection; all later objects are collected as usual.
+    # the interpreter exits (README, "Speed"). Frozen once imported, they are left out of every
+    # collection; all later objects are collected as usual.
     gc.disable()
     try:
         from mnist_lit.cli import main as run_cli  # importing takes seconds: Ctrl-C may come here
